@@ -1,0 +1,69 @@
+"""The ``hokan`` command (typer + rich). Japanese help; every subcommand boots Django first.
+
+Sub-command groups live next to the code they drive and are added here:
+``hokan extract`` (core.extract.command), ``hokan leads`` (leads.command), ``hokan usage``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+
+def setup_django() -> None:
+    """Configure Django and apply migrations, so that every command works on a fresh data dir."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hokan.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.HOKAN_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+app = typer.Typer(
+    help="hokan（補完）: 日本の企業データの欠損を、公的データ・ルール・LLM の順に、予算内で補完します。",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """hokan（補完）: 日本の企業データの欠損を補完します。"""
+    setup_django()
+
+
+@app.command(
+    "manage",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    help="Django の管理コマンドを実行します（例: hokan manage createsuperuser）。",
+)
+def manage(ctx: typer.Context) -> None:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["hokan manage", *ctx.args])
+
+
+def _register_groups() -> None:
+    from hokan.core.extract.command import app as extract_app
+    from hokan.leads.command import app as leads_app
+    from hokan.leads.command import usage
+
+    app.add_typer(extract_app, name="extract", help="ページから会社情報を抽出します。")
+    app.add_typer(leads_app, name="leads", help="営業リストの取り込み・補完・書き出し。")
+    app.command("usage", help="今月の API 使用量と上限を表示します。")(usage)
+
+
+def main() -> None:
+    _register_groups()
+    app(prog_name="hokan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

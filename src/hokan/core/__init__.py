@@ -1,0 +1,1 @@
+"""Shared building blocks of hokan: Japanese normalisation, fetching, extraction, LLM, budget."""

@@ -1,0 +1,134 @@
+"""The exception tree of hokan.
+
+::
+
+    HokanError
+    ├─ FetchError ─ FetchTimeout · FetchBlocked(url, reason) · FetchStatusError(url, status_code)
+    │               · FetchTooLarge(url, limit_bytes) · RobotsDisallowed(url)
+    ├─ LLMError ─ LLMConfigError · LLMTransientError(provider, retry_after_s)
+    │             · LLMRequestError(provider, status_code) · LLMOutputError(provider, schema_name, raw_output)
+    ├─ BudgetExceeded(scope, limit, spent)
+    └─ InputError(source, row, field, reason)
+
+Whether an error is retried depends on its type (``LLMTransientError``, ``FetchTimeout``),
+never on its message. Errors from libraries are translated at the boundary and chained
+(``raise X(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class HokanError(Exception):
+    """Base class of every error hokan raises on purpose."""
+
+
+# --- fetching -----------------------------------------------------------------------------
+class FetchError(HokanError):
+    """A URL could not be fetched. ``url`` is the URL asked for (or the redirect target)."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class FetchTimeout(FetchError):
+    """Connect or read timed out; worth retrying later."""
+
+
+class FetchBlocked(FetchError):
+    """Refused by the SSRF guard before any connection: ``reason`` says why (scheme, address)."""
+
+    def __init__(self, message: str, *, url: str, reason: str) -> None:
+        super().__init__(message, url=url)
+        self.reason = reason
+
+
+class RobotsDisallowed(FetchError):
+    """robots.txt of the host disallows our user agent for this URL."""
+
+
+class FetchTooLarge(FetchError):
+    """The body exceeded ``HOKAN_FETCH_MAX_BYTES``."""
+
+    def __init__(self, message: str, *, url: str, limit_bytes: int) -> None:
+        super().__init__(message, url=url)
+        self.limit_bytes = limit_bytes
+
+
+class FetchStatusError(FetchError):
+    """The server answered with a 4xx/5xx status."""
+
+    def __init__(self, message: str, *, url: str, status_code: int) -> None:
+        super().__init__(message, url=url)
+        self.status_code = status_code
+
+
+# --- LLM ----------------------------------------------------------------------------------
+class LLMError(HokanError):
+    """A call to an LLM provider failed."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class LLMConfigError(LLMError):
+    """Missing key, unknown provider or model: never retried."""
+
+
+class LLMTransientError(LLMError):
+    """429, 5xx, timeout or connection error: retried by exactly one layer.
+
+    retry_after_s: seconds the provider asked us to wait (Retry-After), or None.
+    status_code: HTTP status, or None for timeouts and connection errors.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str, retry_after_s: float | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after_s = retry_after_s
+        self.status_code = status_code
+
+
+class LLMRequestError(LLMError):
+    """A 4xx other than 429: final for this record, never retried."""
+
+    def __init__(self, message: str, *, provider: str, status_code: int) -> None:
+        super().__init__(message, provider=provider)
+        self.status_code = status_code
+
+
+class LLMOutputError(LLMError):
+    """The answer could not be parsed or repaired into a JSON object of the schema."""
+
+    def __init__(self, message: str, *, provider: str, schema_name: str, raw_output: str) -> None:
+        super().__init__(message, provider=provider)
+        self.schema_name = schema_name
+        self.raw_output = raw_output
+
+
+# --- budget -------------------------------------------------------------------------------
+class BudgetExceeded(HokanError):
+    """A reservation would pass a limit. scope: "monthly_cost" | "monthly_calls" | "daily_records"."""
+
+    def __init__(self, message: str, *, scope: str, limit: object, spent: object) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit = limit
+        self.spent = spent
+
+
+# --- input --------------------------------------------------------------------------------
+class InputError(HokanError):
+    """Bad user input: names the file (source), the row number (1-based, header = 1), the field."""
+
+    def __init__(self, reason: str, *, source: str = "", row: int | None = None, field: str = "") -> None:
+        where = ", ".join(
+            part for part in (source, f"{row}行目" if row is not None else "", f"列「{field}」" if field else "") if part
+        )
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.source = source
+        self.row = row
+        self.field = field
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Sales lead list enrichment (design document 000)."""

@@ -1,0 +1,162 @@
+"""Django settings for hokan, read from the environment (a ``.env`` file is read too).
+
+Every setting is documented in README.md ("Settings"). Helpers follow healthchecks'
+``envbool`` / ``envint``: a malformed value raises ``ImproperlyConfigured`` instead of
+being guessed.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+# A .env in the current directory is read, but never overrides the real environment.
+load_dotenv(os.environ.get("HOKAN_ENV_FILE", ".env"), override=False)
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: str) -> bool:
+    value = os.environ.get(name, default).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ImproperlyConfigured(f"{name}: expected true/false, got {value!r}")
+
+
+def envint(name: str, default: str) -> int:
+    value = os.environ.get(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected an integer, got {value!r}") from None
+
+
+def envfloat(name: str, default: str) -> float:
+    value = os.environ.get(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {value!r}") from None
+
+
+def envdecimal(name: str, default: str) -> Decimal:
+    value = os.environ.get(name, default)
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}: expected a decimal number, got {value!r}") from None
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+BASE_DIR = Path(__file__).resolve().parent
+HOKAN_DATA_DIR = Path(envstr("HOKAN_DATA_DIR", str(Path.cwd() / "var"))).resolve()
+HOKAN_LOG_DIR = Path(envstr("HOKAN_LOG_DIR", str(HOKAN_DATA_DIR / "logs"))).resolve()
+HOKAN_SHARED_DATA = Path(envstr("HOKAN_SHARED_DATA", "../shared/data")).resolve()
+
+SECRET_KEY = envstr("SECRET_KEY", "hokan-insecure-development-key-change-me")
+DEBUG = envbool("DEBUG", "false")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "hokan.core",
+    "hokan.leads",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hokan.urls"
+WSGI_APPLICATION = "hokan.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{HOKAN_DATA_DIR / 'hokan.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(envstr("DATABASE_URL", _default_db), conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several worker processes share one SQLite file: wait for the write lock instead of
+    # failing at once, and use WAL so readers never block the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "ja"
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = HOKAN_DATA_DIR / "static"
+
+# --- web fetching (core.web) -------------------------------------------------------------
+HOKAN_FETCH_TIMEOUT_S = envfloat("HOKAN_FETCH_TIMEOUT_S", "15")
+HOKAN_FETCH_MAX_BYTES = envint("HOKAN_FETCH_MAX_BYTES", str(5 * 1024 * 1024))
+HOKAN_FETCH_MAX_REDIRECTS = envint("HOKAN_FETCH_MAX_REDIRECTS", "5")
+HOKAN_FETCH_DELAY_S = envfloat("HOKAN_FETCH_DELAY_S", "1.0")
+HOKAN_FETCH_USER_AGENT = envstr("HOKAN_FETCH_USER_AGENT", "hokan/0.1 (+https://example.invalid/hokan)")
+HOKAN_FETCH_RESPECT_ROBOTS = envbool("HOKAN_FETCH_RESPECT_ROBOTS", "true")
+# Hosts (names or IP literals) the SSRF guard lets through although they resolve to a
+# private or loopback address. Empty by default; tests put their 127.0.0.1 servers here.
+HOKAN_FETCH_ALLOW_HOSTS = envlist("HOKAN_FETCH_ALLOW_HOSTS", "")
+# A folder with snapshot.csv (url,path,content_type): pages are served from it instead of
+# the network. Empty = live fetching.
+HOKAN_SNAPSHOT_DIR = envstr("HOKAN_SNAPSHOT_DIR", "")
+
+# --- LLM (core.llm) ------------------------------------------------------------------------
+HOKAN_LLM_PROVIDER = envstr("HOKAN_LLM_PROVIDER", "")  # "" = auto: offline unless a key is set
+HOKAN_LLM_TIMEOUT_S = envfloat("HOKAN_LLM_TIMEOUT_S", "60")
+HOKAN_LLM_MAX_RETRIES = envint("HOKAN_LLM_MAX_RETRIES", "3")
+HOKAN_LLM_RATE_LIMIT_WAIT_S = envfloat("HOKAN_LLM_RATE_LIMIT_WAIT_S", "600")
+
+# --- usage ledger (core.budget), names as in design document 000 §8 / §12 -----------------
+POWERPLEXY_MONTHLY_COST_LIMIT_USD = envdecimal("POWERPLEXY_MONTHLY_COST_LIMIT_USD", "150")
+POWERPLEXY_MONTHLY_CALL_LIMIT = envint("POWERPLEXY_MONTHLY_CALL_LIMIT", "3000")
+POWERPLEXY_DAILY_RECORD_LIMIT = envint("POWERPLEXY_DAILY_RECORD_LIMIT", "0")  # 0 = monthly calls ÷ days
+POWERPLEXY_COST_PER_CALL_USD = envdecimal("POWERPLEXY_COST_PER_CALL_USD", "0.05")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("HOKAN_LOG_LEVEL", "WARNING")},
+}

@@ -1,0 +1,27 @@
+"""Shared pytest fixtures. Real data is read in place from HOKAN_SHARED_DATA."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("HOKAN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder; tests that need it skip with a clear reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set HOKAN_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def company_pages(shared_data: Path) -> Path:
+    path = shared_data / "company_pages"
+    if not (path / "snapshot.csv").is_file():
+        pytest.skip(f"{path}/snapshot.csv not found")
+    return path
