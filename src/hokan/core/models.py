@@ -1,0 +1,90 @@
+"""Core tables: the usage ledger (design document 000 §8, §12).
+
+Money is stored as integer micro-dollars (1 USD = 1,000,000) so that sums are exact on
+SQLite and PostgreSQL alike; ``hokan.core.budget`` converts to and from ``Decimal`` USD.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class UsageMonth(models.Model):
+    """Calls and cost of one calendar month (Asia/Tokyo), committed and reserved."""
+
+    month = models.CharField("月", max_length=7, unique=True, help_text="YYYY-MM")
+    calls = models.IntegerField("確定呼び出し数", default=0)
+    cost_micro_usd = models.BigIntegerField("確定コスト (μUSD)", default=0)
+    reserved_calls = models.IntegerField("予約中の呼び出し数", default=0)
+    reserved_micro_usd = models.BigIntegerField("予約中のコスト (μUSD)", default=0)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    class Meta:
+        verbose_name = "月間使用量"
+        verbose_name_plural = "月間使用量"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reserved_calls__gte=0), name="usage_reserved_calls_nonneg"),
+            models.CheckConstraint(condition=models.Q(reserved_micro_usd__gte=0), name="usage_reserved_cost_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return self.month
+
+
+class UsageReservation(models.Model):
+    """One paid call's claim on the monthly budget: reserved → committed | released | expired.
+
+    ``key`` is the idempotency key of the paid work (e.g. ``lead:42:2026-11-21:1``): reserving
+    the same key twice returns the first reservation instead of claiming the budget again.
+    """
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", "予約中"
+        COMMITTED = "committed", "確定"
+        RELEASED = "released", "取消"
+        EXPIRED = "expired", "期限切れ（見積額で確定）"
+
+    key = models.CharField("冪等キー", max_length=200, unique=True)
+    month = models.CharField("月", max_length=7)
+    calls = models.IntegerField("呼び出し数", default=1)
+    estimate_micro_usd = models.BigIntegerField("見積コスト (μUSD)")
+    actual_micro_usd = models.BigIntegerField("実コスト (μUSD)", null=True, blank=True)
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.RESERVED)
+    created_at = models.DateTimeField("予約日時", auto_now_add=True)
+    settled_at = models.DateTimeField("確定日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "使用量の予約"
+        verbose_name_plural = "使用量の予約"
+        # settle_stale() looks for old open reservations.
+        indexes = [models.Index(fields=["status", "created_at"], name="usage_res_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.get_status_display()})"
+
+
+class UsageDay(models.Model):
+    """Records processed on one day (Asia/Tokyo), against the daily record limit (§12)."""
+
+    day = models.DateField("日付", unique=True)
+    records = models.IntegerField("処理件数", default=0)
+
+    class Meta:
+        verbose_name = "日次処理件数"
+        verbose_name_plural = "日次処理件数"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.records}"
+
+
+class UsageDayRecord(models.Model):
+    """Which record keys were counted on a day, so one record counts once per day."""
+
+    day = models.DateField("日付")
+    key = models.CharField("レコードキー", max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "日次処理レコード"
+        verbose_name_plural = "日次処理レコード"
+        constraints = [models.UniqueConstraint(fields=["day", "key"], name="usage_day_record_unique")]

@@ -1,0 +1,50 @@
+"""A worker process for the ledger concurrency test: reserves, then commits or releases.
+
+Usage: python -m tests.core.ledger_worker WORKER_ID N_RESERVATIONS
+Prints one JSON line: {"reserved": n, "refused": n, "committed_micro_usd": n, "released": n}.
+Actual costs are deterministic per reservation (so the parent can check the sums).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from decimal import Decimal
+
+
+def actual_cost(worker: int, index: int) -> Decimal:
+    # 0.010000 .. 0.049999 USD, never above the 0.05 estimate.
+    return Decimal(10_000 + (worker * 7919 + index * 104_729) % 40_000) / Decimal(1_000_000)
+
+
+def main() -> None:
+    worker, count = int(sys.argv[1]), int(sys.argv[2])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hokan.settings")
+    import django
+
+    django.setup()
+    from hokan.core.budget import DatabaseLedger
+    from hokan.core.errors import BudgetExceeded
+
+    ledger = DatabaseLedger()
+    result = {"reserved": 0, "refused": 0, "committed_micro_usd": 0, "released": 0}
+    for index in range(count):
+        try:
+            reservation = ledger.reserve(cost_usd=Decimal("0.05"), key=f"w{worker}:{index}")
+        except BudgetExceeded:
+            result["refused"] += 1
+            continue
+        result["reserved"] += 1
+        if index % 5 == 4:  # every fifth call "fails before being charged"
+            ledger.release(reservation)
+            result["released"] += 1
+        else:
+            cost = actual_cost(worker, index)
+            ledger.commit(reservation, cost_usd=cost)
+            result["committed_micro_usd"] += int(cost * 1_000_000)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
