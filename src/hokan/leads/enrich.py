@@ -1,0 +1,543 @@
+"""The lead-enrichment job (design document 000 §2, §10): one function, three entry points.
+
+``enrich_leads()`` is what the CLI (``hokan leads enrich``), the Celery task and the API call:
+
+1. check usage (§8): stop with a warning when the monthly limits are reached;
+2. choose leads with ``needs_ai_update``, never-enriched first, up to the daily record limit;
+3. per lead, find the missing columns (blank and not protected by a manual edit);
+4. rules first ($0): fetch the company site (homepage, then its 会社概要 page) and extract;
+5. the LLM only for what is still missing and may be asked (never personal data such as a
+   contact person), one call per lead, through the usage ledger (reserve → commit);
+6. validate and normalise every value (``values.clean_value``), store it with provenance;
+7. report counts, remaining calls and estimated remaining cost (§11).
+
+Each lead is written in its own transaction: a failure leaves that lead's stored values as
+they were and the run goes on with the next one. A log file per day is written to
+``HOKAN_LOG_DIR/ai_enrich_YYYYMMDD.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from hokan.core import ja
+from hokan.core.budget import DatabaseLedger, UsageSnapshot, get_ledger, to_micro_usd
+from hokan.core.errors import BudgetExceeded, FetchError, LLMError
+from hokan.core.extract import extract_profile, find_profile_links
+from hokan.core.fields import FieldValue
+from hokan.core.llm import get_client
+from hokan.core.llm.budgeted import complete_json_budgeted
+from hokan.core.llm.client import JsonRequest, LLMClient
+from hokan.core.web import Fetcher, Page, fetcher_from_settings
+from hokan.leads.columns import BY_NAME, ENRICHABLE_FIELDS
+from hokan.leads.models import EnrichmentRun, Lead
+from hokan.leads.store import apply_values, missing_fields
+from hokan.leads.values import clean_value
+
+logger = logging.getLogger("hokan.leads.enrich")
+
+PROMPT_DIR = Path(__file__).parent / "prompts"
+# Columns filled together from one piece of evidence, so that one address or one person is
+# never stitched together from two pages.
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("location", "prefecture", "city", "postal_code"),
+    ("representative_name", "representative_title"),
+)
+# Where profile pages usually live, tried relative to the site when the homepage cannot be
+# fetched or links to none. Bounded: at most PROBE_LIMIT extra requests per lead.
+COMMON_PROFILE_PATHS = (
+    "company/", "company/outline/", "company/profile/", "about/", "corporate/", "company.html",
+    "gaiyou.html", "gaiyo.html", "outline.html", "about.html", "profile.html", "company/outline.html",
+)
+PROBE_LIMIT = 6
+MAX_PROFILE_PAGES = 2
+
+
+@dataclass
+class LeadOutcome:
+    """What happened to one lead. llm: "called" | "offline" | "not_needed" | "dry_run" |
+    "budget" | "already_paid" | "error"."""
+
+    lead_id: int
+    name: str
+    missing_before: list[str]
+    filled: dict[str, FieldValue] = field(default_factory=dict)
+    still_missing: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    fetch_errors: list[str] = field(default_factory=list)
+    llm: str = "not_needed"
+    asked: list[str] = field(default_factory=list)
+    cost_usd: Decimal = Decimal("0")
+    error: str = ""
+
+
+@dataclass
+class EnrichReport:
+    """The outcome of one run (§11). Amounts in USD."""
+
+    run_id: str
+    dry_run: bool
+    provider: str
+    outcomes: list[LeadOutcome] = field(default_factory=list)
+    stopped_reason: str = ""
+    usage: UsageSnapshot | None = None
+    estimated_cost_usd: Decimal = Decimal("0")
+    log_path: Path | None = None
+
+    @property
+    def leads_done(self) -> int:
+        return sum(1 for o in self.outcomes if not o.error)
+
+    @property
+    def leads_failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.error)
+
+    @property
+    def missing_before(self) -> int:
+        return sum(len(o.missing_before) for o in self.outcomes)
+
+    @property
+    def filled_by_method(self) -> Counter[str]:
+        return Counter(v.method for o in self.outcomes for v in o.filled.values())
+
+    @property
+    def still_missing(self) -> int:
+        return sum(len(o.still_missing) for o in self.outcomes)
+
+    @property
+    def llm_calls(self) -> int:
+        return sum(1 for o in self.outcomes if o.llm == "called")
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((o.cost_usd for o in self.outcomes), Decimal("0"))
+
+
+# --- selection ----------------------------------------------------------------------------
+def leads_to_enrich(*, lead_ids: list[int] | None = None) -> QuerySet[Lead]:
+    """Leads that need enrichment, never-enriched first, then least recently enriched (§10)."""
+    queryset = Lead.objects.filter(pk__in=lead_ids) if lead_ids else Lead.objects.filter(needs_ai_update=True)
+    # nulls_first gives the same order on SQLite and PostgreSQL.
+    return queryset.order_by(F("ai_last_enriched_at").asc(nulls_first=True), "pk")
+
+
+# --- rules ----------------------------------------------------------------------------------
+def _site_root(url: str) -> str:
+    """The base URL that relative profile paths are tried against (a directory URL)."""
+    parts = urlsplit(url)
+    path = parts.path if parts.path.endswith("/") else parts.path.rsplit("/", 1)[0] + "/"
+    return f"{parts.scheme}://{parts.netloc}{path or '/'}"
+
+
+def _fetch(fetcher: Fetcher, url: str, outcome: LeadOutcome) -> Page | None:
+    try:
+        page = fetcher.fetch(url)
+    except FetchError as exc:
+        outcome.fetch_errors.append(f"{url}: {exc}")
+        logger.info("fetch failed for %s: %s", url, exc)
+        return None
+    outcome.fetched.append(page.final_url)
+    return page
+
+
+def gather_rule_values(website_url: str, fetcher: Fetcher, outcome: LeadOutcome) -> tuple[dict[str, FieldValue], list[Page]]:
+    """Fetch the site and extract with the rules: ({field: best FieldValue}, pages read).
+
+    Order: the given URL; profile pages it links to (会社概要, 企業情報, company, about, …);
+    when there are none, a few common profile paths. Per field (and per GROUPS group) the
+    value of highest confidence wins; on a tie the profile page beats the homepage.
+    """
+    pages: list[Page] = []
+    home = _fetch(fetcher, website_url, outcome)
+    candidates: list[str] = []
+    if home is not None:
+        pages.append(home)
+        candidates = [u for u in find_profile_links(home.text, home.final_url) if u != home.final_url]
+    for url in candidates[:MAX_PROFILE_PAGES]:
+        page = _fetch(fetcher, url, outcome)
+        if page is not None:
+            pages.append(page)
+    if len(pages) <= 1:
+        root = _site_root(home.final_url if home else website_url)
+        tried = 0
+        for path in COMMON_PROFILE_PATHS:
+            url = urljoin(root, path)
+            if url in (website_url, *(p.final_url for p in pages)) or tried >= PROBE_LIMIT:
+                continue
+            tried += 1
+            page = _fetch(fetcher, url, outcome)
+            if page is not None:
+                pages.append(page)
+                break
+    per_page = [extract_profile(page.text, url=page.final_url) for page in pages]
+    # Profile pages first, so that on equal confidence they win over the homepage.
+    ranked = per_page[1:] + per_page[:1]
+    best: dict[str, FieldValue] = {}
+    grouped = {name for group in GROUPS for name in group}
+    for values in ranked:
+        for name, value in values.items():
+            if name in grouped:
+                continue
+            if name not in best or value.confidence > best[name].confidence:
+                best[name] = value
+    for group in GROUPS:
+        chosen: dict[str, FieldValue] | None = None
+        for values in ranked:
+            lead_value = values.get(group[0])
+            if lead_value is None:
+                continue
+            if chosen is None or lead_value.confidence > chosen[group[0]].confidence:
+                chosen = values
+        if chosen is not None:
+            best.update({name: chosen[name] for name in group if name in chosen})
+    return best, pages
+
+
+# --- LLM ----------------------------------------------------------------------------------
+def _prompt(name: str) -> str:
+    return (PROMPT_DIR / name).read_text(encoding="utf-8")
+
+
+def askable(fields: list[str]) -> list[str]:
+    """The columns among ``fields`` an LLM may be asked for (not personal, not our notes)."""
+    return [name for name in fields if BY_NAME[name].prompt_label]
+
+
+def build_request(lead: Lead, fields: list[str], *, key: str) -> JsonRequest:
+    """The §7 prompt (JSON only, in Japanese) and its JSON schema for the missing ``fields``."""
+    labels = [BY_NAME[name].prompt_label for name in fields]
+    item = {"value": "", "source_url": "", "quote": ""}
+    output_format = json.dumps({label: item for label in labels}, ensure_ascii=False, indent=2)
+    user = _prompt("enrich_company.txt").format(
+        name=lead.name,
+        url=lead.website_url or "不明",
+        missing=", ".join(labels),
+        output_format=output_format,
+    )
+    nullable = {"type": ["string", "null"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            label: {
+                "type": "object",
+                "properties": {"value": nullable, "source_url": nullable, "quote": nullable},
+                "required": ["value", "source_url", "quote"],
+                "additionalProperties": False,
+            }
+            for label in labels
+        },
+        "required": labels,
+        "additionalProperties": False,
+    }
+    return JsonRequest(
+        system=_prompt("enrich_company_system.txt").strip(),
+        user=user,
+        schema=schema,
+        schema_name="lead_enrichment",
+        temperature=0.0,
+        max_output_tokens=800,
+        idempotency_key=key,
+    )
+
+
+def _grounded(quote: str, value_text: str, pages: list[Page]) -> bool:
+    """Whether the model's quote (or the raw value) appears in a page we fetched ourselves."""
+    folded_pages = [ja.fold(page.text) for page in pages]
+    for needle in (quote, value_text):
+        needle = ja.fold(needle or "")
+        if len(needle) >= 4 and any(needle in text for text in folded_pages):
+            return True
+    return False
+
+
+def values_from_answer(
+    data: dict[str, Any], fields: list[str], *, pages: list[Page], citations: list[str], lead_name: str
+) -> tuple[list[FieldValue], list[str]]:
+    """Validate the model's answer: (accepted FieldValues, rejection messages).
+
+    A vague or invalid value is treated as missing. Confidence: 0.7 when the quote or value
+    is found in a page we fetched, 0.5 when the model named a source, 0.3 otherwise
+    (ARCHITECTURE.md: a value that cannot be found in any evidence is scored low).
+    """
+    accepted: list[FieldValue] = []
+    rejected: list[str] = []
+    for name in fields:
+        label = BY_NAME[name].prompt_label
+        item = data.get(label)
+        if isinstance(item, (str, int, float)):
+            item = {"value": item}
+        if not isinstance(item, dict) or item.get("value") in (None, ""):
+            continue
+        raw = str(item.get("value"))
+        source_url = str(item.get("source_url") or "") or (citations[0] if citations else "")
+        if source_url and urlsplit(source_url).scheme not in ("http", "https"):
+            source_url = ""
+        quote = str(item.get("quote") or "")[:500]
+        try:
+            cleaned = _clean_ai_value(name, raw)
+        except ValueError as exc:
+            rejected.append(f"{lead_name} {BY_NAME[name].label}: {exc}")
+            continue
+        if not cleaned:
+            continue
+        grounded = _grounded(quote, raw, pages)
+        confidence = 0.7 if grounded else (0.5 if source_url else 0.3)
+        extractor = "llm:grounded" if grounded else "llm:unverified"
+        for column, value in cleaned.items():
+            accepted.append(
+                FieldValue(field=column, value=value, raw=raw, quote=quote, source_url=source_url or None,
+                           method="ai", confidence=confidence, extractor=extractor)
+            )
+    return accepted, rejected
+
+
+def _clean_ai_value(name: str, raw: str) -> dict[str, Any]:
+    """One answer item → {column: value}; 所在地 is split into prefecture / city / location."""
+    if name != "location":
+        value = clean_value(name, raw)
+        return {} if value is None else {name: value}
+    if ja.is_vague(raw):
+        return {}
+    address = ja.split_address(raw)
+    if address is None or not address.prefecture or not address.city:
+        raise ValueError(f"都道府県・市区町村から始まる住所として読めません: {raw}")
+    values: dict[str, Any] = {"prefecture": address.prefecture, "city": address.city, "location": address.rest}
+    if address.postal_code:
+        values["postal_code"] = address.postal_code
+    return values
+
+
+# --- the job ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def daily_log(day: dt.date) -> Iterator[Path]:
+    """Attach ``HOKAN_LOG_DIR/ai_enrich_YYYYMMDD.log`` to the job's logger for the run."""
+    log_dir = Path(settings.HOKAN_LOG_DIR)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"ai_enrich_{day:%Y%m%d}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+        handler.close()
+
+
+def enrich_one(
+    lead: Lead,
+    *,
+    fetcher: Fetcher,
+    client: LLMClient,
+    ledger: DatabaseLedger,
+    day: dt.date,
+    dry_run: bool = False,
+) -> LeadOutcome:
+    """Enrich one lead (steps 3–6). Never raises for a per-lead failure: see ``outcome.error``.
+
+    Raises:
+        BudgetExceeded: the monthly limit was reached before this lead's LLM call; the
+            lead's rule values are already stored.
+    """
+    targets = missing_fields(lead, ENRICHABLE_FIELDS)
+    outcome = LeadOutcome(lead_id=lead.pk, name=lead.name, missing_before=list(targets))
+    if dry_run:
+        outcome.fetched = [lead.website_url] if lead.website_url and targets else []
+        outcome.asked = askable(targets)
+        outcome.llm = "dry_run" if outcome.asked and client.available else ("offline" if outcome.asked else "not_needed")
+        outcome.still_missing = list(targets)
+        return outcome
+    if not targets:
+        with transaction.atomic():
+            Lead.objects.filter(pk=lead.pk).update(ai_last_enriched_at=timezone.now(), needs_ai_update=False)
+        return outcome
+
+    pages: list[Page] = []
+    rule_values: dict[str, FieldValue] = {}
+    if lead.website_url:
+        rule_values, pages = gather_rule_values(lead.website_url, fetcher, outcome)
+    accepted = [value for name, value in rule_values.items() if name in targets and _valid_rule_value(value)]
+    with transaction.atomic():
+        fresh = Lead.objects.select_for_update().get(pk=lead.pk)
+        written = apply_values(fresh, accepted)
+        if written:
+            fresh.ai_source = Lead.Source.RULE
+        fresh.ai_last_enriched_at = timezone.now()
+        fresh.save()
+    outcome.filled.update({v.field: v for v in accepted if v.field in written})
+    for name in written:
+        logger.info("%s [%s] %s = %r (rule, %s)", lead.name, lead.pk, name, getattr(fresh, name), rule_values[name].source_url)
+
+    remaining = [name for name in targets if name not in written]
+    # 所在地 answers fill prefecture and city too; ask for it once.
+    to_ask = askable(remaining)
+    if not to_ask:
+        # Nothing an LLM may be asked for is missing: no reason to come back tomorrow.
+        outcome.still_missing = remaining
+        Lead.objects.filter(pk=lead.pk).update(needs_ai_update=False)
+        return outcome
+    outcome.asked = to_ask
+    if not client.available:
+        outcome.llm = "offline"
+        outcome.still_missing = remaining
+        logger.info("%s [%s] LLM skipped (offline): %s", lead.name, lead.pk, ", ".join(to_ask))
+        return outcome
+
+    key = f"lead:{lead.pk}:{day.isoformat()}"
+    request = build_request(lead, to_ask, key=key)
+    try:
+        completion = complete_json_budgeted(
+            client, request, ledger=ledger, estimate_usd=Decimal(settings.POWERPLEXY_COST_PER_CALL_USD), key=key
+        )
+    except BudgetExceeded:
+        outcome.llm = "budget"
+        outcome.still_missing = remaining
+        raise
+    except LLMError as exc:
+        outcome.llm = "error"
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.still_missing = remaining
+        usage = getattr(exc, "usage", None)
+        if usage is not None:
+            outcome.cost_usd = usage.cost_usd
+        logger.error("%s [%s] LLM failed: %s", lead.name, lead.pk, outcome.error)
+        return outcome
+    outcome.llm = "called"
+    outcome.cost_usd = completion.usage.cost_usd
+    ai_values, rejected = values_from_answer(
+        completion.data, to_ask, pages=pages, citations=completion.citations, lead_name=lead.name
+    )
+    for message in rejected:
+        logger.warning("rejected AI value: %s", message)
+    with transaction.atomic():
+        fresh = Lead.objects.select_for_update().get(pk=lead.pk)
+        written_ai = apply_values(fresh, ai_values)
+        now = timezone.now()
+        if written_ai:
+            fresh.ai_source = Lead.Source.AI
+            fresh.ai_last_updated = now
+        fresh.needs_ai_update = False
+        fresh.ai_last_enriched_at = now
+        fresh.save()
+    outcome.filled.update({v.field: v for v in ai_values if v.field in written_ai})
+    for name in written_ai:
+        logger.info("%s [%s] %s = %r (ai)", lead.name, lead.pk, name, getattr(fresh, name))
+    outcome.still_missing = [name for name in remaining if name not in written_ai]
+    return outcome
+
+
+def _valid_rule_value(value: FieldValue) -> bool:
+    """Re-validate a rule value with the same rules as imported and AI values."""
+    try:
+        return clean_value(value.field, value.value) is not None
+    except (ValueError, KeyError):
+        return False
+
+
+def enrich_leads(
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    lead_ids: list[int] | None = None,
+    fetcher: Fetcher | None = None,
+    client: LLMClient | None = None,
+    ledger: DatabaseLedger | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_lead: Callable[[LeadOutcome], None] | None = None,
+) -> EnrichReport:
+    """Run the job (§10) and return its report. Also records an ``EnrichmentRun`` row.
+
+    limit: at most this many leads (further bounded by the daily record limit).
+    dry_run: fetch nothing, pay nothing, write nothing but the run row: show what would be
+        fetched and asked, and the most it could cost.
+    lead_ids: enrich exactly these leads (even when needs_ai_update is off).
+    fetcher / client / ledger: default to the configured ones (settings).
+    on_start(total) / on_lead(outcome): progress callbacks.
+    """
+    fetcher = fetcher or fetcher_from_settings()
+    client = client or get_client()
+    ledger = ledger or get_ledger()
+    day = timezone.localdate()
+    run = EnrichmentRun.objects.create(dry_run=dry_run)
+    report = EnrichReport(run_id=str(run.public_id), dry_run=dry_run, provider=client.provider)
+    with daily_log(day) as log_path:
+        report.log_path = log_path
+        logger.info("run %s started (provider=%s, dry_run=%s)", run.public_id, client.provider, dry_run)
+        if not dry_run:
+            ledger.settle_stale()
+        usage = ledger.snapshot(day=day)
+        if usage.limit_reached and client.available and not dry_run:
+            report.stopped_reason = (
+                f"月額{usage.cost_limit_usd}USDまたは{usage.call_limit:,}件の上限に達しているため実行しませんでした"
+            )
+            logger.warning(report.stopped_reason)
+            return _finish(run, report, ledger, day, EnrichmentRun.Status.LIMITED)
+        budget_left = usage.remaining_records_today
+        cap = budget_left if limit is None else min(limit, budget_left)
+        leads = list(leads_to_enrich(lead_ids=lead_ids)[: max(cap, 0)])
+        if not leads and budget_left <= 0:
+            report.stopped_reason = f"本日の処理上限 {usage.daily_record_limit:,} 件に達しています"
+        if on_start:
+            on_start(len(leads))
+        status = EnrichmentRun.Status.SUCCEEDED
+        for lead in leads:
+            if not dry_run and not ledger.claim_record(f"lead:{lead.pk}", day=day):
+                report.stopped_reason = f"本日の処理上限 {usage.daily_record_limit:,} 件に達しました"
+                break
+            try:
+                outcome = enrich_one(lead, fetcher=fetcher, client=client, ledger=ledger, day=day, dry_run=dry_run)
+            except BudgetExceeded as exc:
+                report.stopped_reason = f"⚠️ API上限到達: {exc}"
+                logger.warning(report.stopped_reason)
+                status = EnrichmentRun.Status.LIMITED
+                break
+            except Exception as exc:  # one broken lead must not stop the night's run
+                logger.exception("lead %s (%s) failed", lead.pk, lead.name)
+                outcome = LeadOutcome(lead_id=lead.pk, name=lead.name, missing_before=[], error=f"{type(exc).__name__}: {exc}")
+            report.outcomes.append(outcome)
+            if on_lead:
+                on_lead(outcome)
+        if dry_run:
+            asked = sum(1 for o in report.outcomes if o.llm == "dry_run")
+            report.estimated_cost_usd = Decimal(settings.POWERPLEXY_COST_PER_CALL_USD) * asked
+        return _finish(run, report, ledger, day, status)
+
+
+def _finish(run: EnrichmentRun, report: EnrichReport, ledger: DatabaseLedger, day: dt.date, status: str) -> EnrichReport:
+    report.usage = ledger.snapshot(day=day)
+    run.status = status
+    run.finished_at = timezone.now()
+    run.leads_selected = len(report.outcomes)
+    run.leads_done = report.leads_done
+    run.leads_failed = report.leads_failed
+    run.fields_missing_before = report.missing_before
+    run.fields_filled = dict(report.filled_by_method)
+    run.fields_missing_after = report.still_missing
+    run.llm_calls = report.llm_calls
+    run.cost_micro_usd = to_micro_usd(report.cost_usd)
+    run.message = report.stopped_reason
+    run.save()
+    logger.info(
+        "run %s finished: %d leads, filled %s, still missing %d, %d calls, $%s; remaining %d calls / $%s",
+        run.public_id, len(report.outcomes), dict(report.filled_by_method), report.still_missing,
+        report.llm_calls, report.cost_usd, report.usage.remaining_calls, report.usage.remaining_cost_usd,
+    )
+    return report

@@ -1,0 +1,65 @@
+"""Writing values into a Lead together with their provenance.
+
+The one rule that matters: a column whose provenance is "manual" is never written by a
+run (registry, rule or ai), even when it is blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hokan.core.fields import FieldValue
+from hokan.leads.models import Lead, LeadFieldSource
+
+
+def is_blank(value: object) -> bool:
+    return value is None or value == ""
+
+
+def manual_fields(lead: Lead) -> set[str]:
+    """Columns a person entered or cleared by hand (protected from every run)."""
+    return set(lead.sources.filter(method="manual").values_list("field", flat=True))
+
+
+def missing_fields(lead: Lead, fields: Iterable[str]) -> list[str]:
+    """Columns among ``fields`` that are blank and not protected by a manual edit."""
+    protected = manual_fields(lead)
+    return [name for name in fields if name not in protected and is_blank(getattr(lead, name))]
+
+
+def apply_values(lead: Lead, values: Iterable[FieldValue], *, only_missing: bool = True) -> list[str]:
+    """Write ``values`` into ``lead`` (not saved) and upsert their provenance rows (saved).
+
+    only_missing: write only into blank columns (the enrichment job); False overwrites
+        (a person's import or edit, with method "manual").
+    Returns the names of the columns written. Manual columns are skipped unless the value
+    itself is manual. The caller saves ``lead`` inside the same transaction.
+    """
+    protected = manual_fields(lead) if lead.pk else set()
+    written: list[str] = []
+    for value in values:
+        if value.method != "manual" and value.field in protected:
+            continue
+        current = getattr(lead, value.field)
+        if only_missing and not is_blank(current):
+            continue
+        setattr(lead, value.field, "" if value.value is None else value.value)
+        written.append(value.field)
+    if written and lead.pk is None:
+        lead.save()
+    by_field = {v.field: v for v in values}
+    for name in written:
+        value = by_field[name]
+        LeadFieldSource.objects.update_or_create(
+            lead=lead,
+            field=name,
+            defaults={
+                "method": value.method,
+                "source_url": value.source_url or "",
+                "raw": value.raw[:2000],
+                "quote": value.quote[:2000],
+                "confidence": value.confidence,
+                "extractor": value.extractor[:40],
+            },
+        )
+    return written
