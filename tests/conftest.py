@@ -25,3 +25,12 @@ def company_pages(shared_data: Path) -> Path:
     if not (path / "snapshot.csv").is_file():
         pytest.skip(f"{path}/snapshot.csv not found")
     return path
+
+
+@pytest.fixture
+def fake_openai_server():
+    """A started fake OpenAI/Perplexity/Azure chat-completions server on 127.0.0.1
+    (tests/fakes/openai_server.py: ``enqueue(Reply...)``, ``requests``, ``base_url``), stopped after the test."""
+    from tests.fakes.openai_server import serve
+
+    yield from serve()

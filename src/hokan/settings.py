@@ -78,9 +78,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "hokan.core",
     "hokan.leads",
+    "corsheaders",
+    "hokan.estimate",
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -146,12 +149,73 @@ HOKAN_LLM_PROVIDER = envstr("HOKAN_LLM_PROVIDER", "")  # "" = auto: offline unle
 HOKAN_LLM_TIMEOUT_S = envfloat("HOKAN_LLM_TIMEOUT_S", "60")
 HOKAN_LLM_MAX_RETRIES = envint("HOKAN_LLM_MAX_RETRIES", "3")
 HOKAN_LLM_RATE_LIMIT_WAIT_S = envfloat("HOKAN_LLM_RATE_LIMIT_WAIT_S", "600")
+HOKAN_LLM_MODEL = envstr("HOKAN_LLM_MODEL", "")  # "" = provider default (sonar, gpt-4.1-mini)
+HOKAN_LLM_BASE_URL = envstr("HOKAN_LLM_BASE_URL", "")  # required for openai_compatible
+HOKAN_LLM_API_STYLE = envstr("HOKAN_LLM_API_STYLE", "chat_completions")
+HOKAN_LLM_RESPONSE_FORMAT = envstr("HOKAN_LLM_RESPONSE_FORMAT", "")  # json_schema|json_object|none
+HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD = envstr("HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD", "")  # "" = table
+HOKAN_LLM_PRICE_OUTPUT_PER_MTOK_USD = envstr("HOKAN_LLM_PRICE_OUTPUT_PER_MTOK_USD", "")
+# secrets: only from the environment
+PERPLEXITY_API_KEY = envstr("PERPLEXITY_API_KEY", "")
+OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
+AZURE_OPENAI_API_KEY = envstr("AZURE_OPENAI_API_KEY", "")
+AZURE_OPENAI_ENDPOINT = envstr("AZURE_OPENAI_ENDPOINT", "")
+AZURE_OPENAI_API_VERSION = envstr("AZURE_OPENAI_API_VERSION", "")
 
 # --- usage ledger (core.budget), names as in design document 000 §8 / §12 -----------------
 POWERPLEXY_MONTHLY_COST_LIMIT_USD = envdecimal("POWERPLEXY_MONTHLY_COST_LIMIT_USD", "150")
 POWERPLEXY_MONTHLY_CALL_LIMIT = envint("POWERPLEXY_MONTHLY_CALL_LIMIT", "3000")
 POWERPLEXY_DAILY_RECORD_LIMIT = envint("POWERPLEXY_DAILY_RECORD_LIMIT", "0")  # 0 = monthly calls ÷ days
 POWERPLEXY_COST_PER_CALL_USD = envdecimal("POWERPLEXY_COST_PER_CALL_USD", "0.05")
+
+# --- estimate (design document 004 §10) ------------------------------------------------------
+# Names and defaults as in the document's table. Two of its variables are the project's own and
+# are defined above: OPENAI_API_KEY (shared with core.llm) and DATABASE_URL (the project database;
+# its default is SQLite in HOKAN_DATA_DIR rather than the document's ./estimate.db).
+LLM_PROVIDER = envstr("LLM_PROVIDER", "gemini")  # "gemini" | "openai" | "fallback"
+GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")
+GEMINI_MODEL = envstr("GEMINI_MODEL", "gemini-2.5-flash")
+OPENAI_MODEL = envstr("OPENAI_MODEL", "gpt-4.1-nano")
+LLM_MAX_RETRIES = envint("LLM_MAX_RETRIES", "3")
+LLM_TIMEOUT = envfloat("LLM_TIMEOUT", "45")  # seconds per LLM request
+AUDIT_ENABLED = envbool("AUDIT_ENABLED", "true")
+AUDIT_TEMPERATURE = envfloat("AUDIT_TEMPERATURE", "0.3")
+RESEND_API_KEY = envstr("RESEND_API_KEY", "")
+EMAIL_FROM = envstr("EMAIL_FROM", "CloudNature <cloudnature@cloudnature.jp>")
+NOTIFY_EMAIL = envstr("NOTIFY_EMAIL", "")
+FRONTEND_URL = envstr("FRONTEND_URL", "http://localhost:3001")
+CORS_ORIGINS = envlist("CORS_ORIGINS", "http://localhost:3001")
+DATA_TTL_DAYS = envint("DATA_TTL_DAYS", "31")
+API_KEY = envstr("API_KEY", "")
+NOTION_API_KEY = envstr("NOTION_API_KEY", "")
+NOTION_DATABASE_ID = envstr("NOTION_DATABASE_ID", "")
+# Beyond the table: endpoints (tests point them at 127.0.0.1), limits and the quotation issuer.
+GEMINI_BASE_URL = envstr("GEMINI_BASE_URL", "")  # "" = https://generativelanguage.googleapis.com
+OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "")  # "" = the SDK default
+RESEND_API_BASE_URL = envstr("RESEND_API_BASE_URL", "https://api.resend.com")
+NOTION_API_BASE_URL = envstr("NOTION_API_BASE_URL", "https://api.notion.com")
+NOTION_VERSION = envstr("NOTION_VERSION", "2022-06-28")
+NOTION_RETRY_WAIT_MAX_S = envfloat("NOTION_RETRY_WAIT_MAX_S", "30")
+ESTIMATE_RATE_LIMIT_PER_MINUTE = envint("ESTIMATE_RATE_LIMIT_PER_MINUTE", "60")  # per client IP (§12)
+ESTIMATE_TRUSTED_PROXIES = envint("ESTIMATE_TRUSTED_PROXIES", "0")  # X-Forwarded-For hops to trust
+ESTIMATE_AUDIT_GUARD_S = envfloat("ESTIMATE_AUDIT_GUARD_S", "80")  # §8.2: skip the audit after this
+ESTIMATE_LLM_RETRY_WAIT_MAX_S = envfloat("ESTIMATE_LLM_RETRY_WAIT_MAX_S", "5")  # longest Retry-After slept
+ESTIMATE_SESSION_CACHE_S = envint("ESTIMATE_SESSION_CACHE_S", "300")  # GET session/{id}: 5 minutes
+ESTIMATE_FOLLOWUPS = envstr("ESTIMATE_FOLLOWUPS", "thread")  # without a broker: "thread" | "sync" | "off"
+ESTIMATE_ISSUER_NAME = envstr("ESTIMATE_ISSUER_NAME", "CloudNature")
+ESTIMATE_ISSUER_ADDRESS = envstr("ESTIMATE_ISSUER_ADDRESS", "")
+ESTIMATE_ISSUER_CONTACT = envstr("ESTIMATE_ISSUER_CONTACT", "")
+ESTIMATE_VALIDITY_DAYS = envint("ESTIMATE_VALIDITY_DAYS", "30")
+REDIS_URL = envstr("REDIS_URL", "")
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "")  # "" = the after-response work runs in-process
+EMAIL_HOST = envstr("EMAIL_HOST", "")  # SMTP for estimate mails when RESEND_API_KEY is unset
+EMAIL_PORT = envint("EMAIL_PORT", "25")
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+CORS_ALLOWED_ORIGINS = CORS_ORIGINS
+CORS_URLS_REGEX = r"^/(api/v1/estimate/|health$)"
+CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key", "authorization")
 
 LOGGING = {
     "version": 1,

@@ -100,12 +100,19 @@ class LLMRequestError(LLMError):
 
 
 class LLMOutputError(LLMError):
-    """The answer could not be parsed or repaired into a JSON object of the schema."""
+    """The answer could not be parsed or repaired into a JSON object of the schema.
 
-    def __init__(self, message: str, *, provider: str, schema_name: str, raw_output: str) -> None:
+    usage: the ``hokan.core.llm.Usage`` of the call(s) that produced the unusable answer
+    (the provider charged for them), or None when unknown. A budget wrapper commits it.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str, schema_name: str, raw_output: str, usage: object | None = None
+    ) -> None:
         super().__init__(message, provider=provider)
         self.schema_name = schema_name
         self.raw_output = raw_output
+        self.usage = usage
 
 
 # --- budget -------------------------------------------------------------------------------

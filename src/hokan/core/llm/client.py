@@ -7,7 +7,8 @@ Shapes (the contract between providers and the use-case modules):
         Completion.usage      Usage(input_tokens, output_tokens, cost_usd: Decimal, cost_source)
         Completion.citations  list[str] of URLs the provider cited (Perplexity), else []
         Completion.raw_text   the answer text as received
-        Completion.attempts   HTTP calls made, each one paid (retries and re-asks included)
+        Completion.attempts   HTTP requests sent for this completion (retries included)
+        Completion.repaired   True when the JSON had to be repaired (e.g. a truncated answer)
 
 Budget, cache and rate limits wrap the client in the use-case module; they are not part of
 it. Implementations: ``openai_compat.OpenAICompatClient`` (Perplexity, OpenAI, Azure OpenAI,
@@ -76,6 +77,7 @@ class Completion:
     raw_text: str = ""
     citations: list[str] = field(default_factory=list)
     attempts: int = 1
+    repaired: bool = False
 
 
 class LLMClient(Protocol):
@@ -93,6 +95,8 @@ class LLMClient(Protocol):
             LLMTransientError: 429/5xx/timeout still failing after this client's retries
                 (``max_retries=0`` turns them off, so a Celery task can retry instead).
             LLMRequestError: other 4xx; final for this record.
-            LLMOutputError: the answer is not a JSON object even after repair and one re-ask.
+            LLMOutputError: the answer is not a JSON object even after repair; its ``usage``
+                is the cost of the paid answer. The one re-ask with a stricter instruction is
+                ``budgeted.complete_json_budgeted``'s loop, not the client's.
         """
         ...

@@ -1,0 +1,110 @@
+"""Paid calls under a usage ledger: reserve → call → commit (or release), plus one re-ask.
+
+The ledger (``hokan.core.budget``) is duck-typed here; this module needs only::
+
+    reserve(*, cost_usd: Decimal, calls: int = 1, key: str) -> Reservation   # may raise BudgetExceeded
+    commit(reservation, *, cost_usd: Decimal) -> None
+    release(reservation) -> None
+
+Accounting rules:
+
+- A call that raised LLMTransientError (after the client's retries), LLMRequestError or
+  LLMConfigError produced no answer and no charge: the reservation is released. (A 429/5xx
+  is not billed by the providers; a timed-out request might be, but the provider reports
+  nothing we could commit.)
+- An answer that was received is paid, usable or not: its reported cost is committed. For
+  LLMOutputError the cost comes from ``error.usage``.
+- When the cost source is "none" (model missing from the price table), the estimate is
+  committed instead of 0, so unknown prices never let spending slip past the limit.
+- LLMOutputError triggers ONE re-ask with a stricter Japanese instruction appended to the
+  user prompt, under a new reservation keyed ``{key}:{attempt}``. A second unusable answer
+  is re-raised (its cost committed too).
+
+The committed total therefore equals the sum of the provider-reported costs of every
+answer received.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any, Protocol
+
+from hokan.core.errors import LLMOutputError
+from hokan.core.llm.client import Completion, JsonRequest, LLMClient, Usage
+
+# Appended to the user prompt for the re-ask (user-facing prompt text: Japanese).
+REASK_INSTRUCTION = (
+    "\n\n前回の回答はJSONとして解釈できませんでした。"
+    "JSONオブジェクトのみを出力してください。"
+    "説明文・前置き・コードブロック(```)は付けず、指定されたスキーマのキーだけを含めてください。"
+    "値が不明な項目は null にしてください。"
+)
+
+
+class Ledger(Protocol):
+    def reserve(self, *, cost_usd: Decimal, calls: int = 1, key: str) -> Any: ...
+
+    def commit(self, reservation: Any, *, cost_usd: Decimal) -> None: ...
+
+    def release(self, reservation: Any) -> None: ...
+
+
+def complete_json_budgeted(
+    client: LLMClient,
+    request: JsonRequest,
+    *,
+    ledger: Ledger,
+    estimate_usd: Decimal,
+    key: str,
+    timeout_s: float | None = None,
+    reask: bool = True,
+) -> Completion:
+    """``client.complete_json`` with a ledger reservation around every paid call.
+
+    estimate_usd: the amount reserved per call (USD), e.g. POWERPLEXY_COST_PER_CALL_USD.
+    key: the idempotency key of this piece of work ("lead:42:2026-11-21"); reservation keys
+        are ``{key}:1`` and, for the re-ask, ``{key}:2``.
+    reask: False disables the re-ask after an unusable answer.
+
+    Returns the Completion of the usable answer; when a re-ask happened, its ``usage`` is
+    the sum of both calls and ``attempts`` counts the HTTP requests of both.
+
+    Raises:
+        BudgetExceeded: from ``ledger.reserve`` (nothing was called).
+        LLMTransientError, LLMRequestError, LLMConfigError: from the client (reservation released).
+        LLMOutputError: still no JSON object after the re-ask (or with reask=False);
+            ``usage`` on it is the total of the paid attempts.
+    """
+    paid = Usage()
+    attempts = 0
+    current = request
+    max_calls = 2 if reask else 1
+    for call in range(1, max_calls + 1):
+        reservation = ledger.reserve(cost_usd=estimate_usd, calls=1, key=f"{key}:{call}")
+        try:
+            completion = client.complete_json(current, timeout_s=timeout_s)
+        except LLMOutputError as exc:
+            usage = exc.usage if isinstance(exc.usage, Usage) else Usage(calls=1)
+            ledger.commit(reservation, cost_usd=_committable(usage, estimate_usd))
+            paid = paid + usage
+            if call == max_calls:
+                exc.usage = paid
+                raise
+            current = dataclasses.replace(request, user=request.user + REASK_INSTRUCTION)
+            continue
+        except BaseException:
+            # LLMTransientError / LLMRequestError / LLMConfigError: no answer, no charge.
+            # Anything else (a bug, KeyboardInterrupt) has no reported cost either.
+            ledger.release(reservation)
+            raise
+        ledger.commit(reservation, cost_usd=_committable(completion.usage, estimate_usd))
+        attempts += completion.attempts
+        if call == 1:
+            return completion
+        return dataclasses.replace(completion, usage=paid + completion.usage, attempts=attempts + call - 1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _committable(usage: Usage, estimate_usd: Decimal) -> Decimal:
+    return estimate_usd if usage.cost_source == "none" else usage.cost_usd

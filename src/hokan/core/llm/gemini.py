@@ -1,0 +1,281 @@
+"""An ``LLMClient`` for Google Gemini over the REST ``generateContent`` method (httpx).
+
+Wire format (https://ai.google.dev/api/generate-content, checked 2026-11-21)::
+
+    POST {base_url}/v1beta/models/{model}:generateContent
+    x-goog-api-key: <key>
+    {"systemInstruction": {"parts": [{"text": system}]},
+     "contents": [{"role": "user", "parts": [{"text": user}]}],
+     "generationConfig": {"temperature": 0.5, "maxOutputTokens": 2048,
+                          "responseMimeType": "application/json",
+                          "responseJsonSchema": {...}}}
+
+    200 {"candidates": [{"content": {"role": "model", "parts": [{"text": "{...}"}]},
+                         "finishReason": "STOP", "index": 0}],
+         "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 80,
+                           "thoughtsTokenCount": 40, "totalTokenCount": 240},
+         "modelVersion": "gemini-2.5-flash", "responseId": "..."}
+    4xx/5xx {"error": {"code": 429, "message": "...", "status": "RESOURCE_EXHAUSTED",
+                       "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                    "retryDelay": "17s"}]}}
+
+The system and user prompts travel in separate fields (``systemInstruction`` / ``contents``).
+Thinking tokens (``thoughtsTokenCount``) are billed as output tokens.
+
+Retries live in this one layer, like ``openai_compat``: 429 waits ``Retry-After`` or the
+``RetryInfo.retryDelay`` of the body (else ``rate_limit_wait_s``); 408/5xx/timeouts back off
+exponentially; ``max_retries=0`` turns retries off (the estimate app retries in its own
+validation loop instead). Errors: 400 with INVALID_ARGUMENT / other 4xx → LLMRequestError;
+401/403/404 → LLMConfigError; retryable failures left → LLMTransientError.
+
+Prices (USD per 1M tokens, https://ai.google.dev/gemini-api/docs/pricing, read 2026-11-21):
+gemini-2.5-flash $0.30 input / $2.50 output (thinking included); gemini-2.5-flash-lite
+$0.10 / $0.40; gemini-2.5-pro $1.25 / $10 (prompts up to 200k tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
+from hokan.core.llm.client import Completion, JsonRequest, Usage
+from hokan.core.llm.openai_compat import parse_retry_after
+from hokan.core.llm.parse import extract_json_object
+from hokan.core.llm.prices import Price
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_MODEL = "gemini-2.5-flash"
+GEMINI_PRICES: dict[str, Price] = {
+    "gemini-2.5-flash": Price(Decimal("0.30"), Decimal("2.50")),
+    "gemini-2.5-flash-lite": Price(Decimal("0.10"), Decimal("0.40")),
+    "gemini-2.5-pro": Price(Decimal("1.25"), Decimal("10")),
+}
+_RETRY_DELAY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+class GeminiClient:
+    """An ``LLMClient`` for Gemini.
+
+    api_key: the secret (``GEMINI_API_KEY``); empty → LLMConfigError at construction.
+    model: e.g. "gemini-2.5-flash".
+    base_url: API root without ``/v1beta`` (tests point it at a local fake).
+    max_retries: retries after the first attempt for 429/408/5xx/timeouts (0 = none).
+    rate_limit_wait_s: seconds to wait after a 429 that names no delay.
+    timeout_s: default per-request timeout in seconds.
+    max_wait_s: the longest server-requested delay this client sleeps through (seconds);
+        longer → LLMTransientError at once with ``retry_after_s``.
+    sleep: called with seconds between retries (tests inject a recorder).
+    transport: an httpx transport (tests may pass ``httpx.MockTransport``).
+    """
+
+    available = True
+    provider = "gemini"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = DEFAULT_MODEL,
+        base_url: str = "",
+        *,
+        max_retries: int = 3,
+        rate_limit_wait_s: float = 60.0,
+        timeout_s: float = 60.0,
+        max_wait_s: float = 900.0,
+        backoff_initial_s: float = 2.0,
+        backoff_max_s: float = 60.0,
+        price_table: dict[str, Price] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise LLMConfigError("Gemini のAPIキー(GEMINI_API_KEY)が設定されていません", provider="gemini")
+        if max_retries < 0:
+            raise LLMConfigError("max_retries は0以上で指定してください", provider="gemini")
+        self.model = model or DEFAULT_MODEL
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.max_retries = max_retries
+        self.rate_limit_wait_s = rate_limit_wait_s
+        self.timeout_s = timeout_s
+        self.max_wait_s = max_wait_s
+        self.price_table = GEMINI_PRICES if price_table is None else price_table
+        self._sleep = sleep
+        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
+        self._http = httpx.Client(
+            headers={"x-goog-api-key": api_key, "content-type": "application/json"},
+            transport=transport,
+            timeout=timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"GeminiClient(model={self.model!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the Protocol -------------------------------------------------------------------------
+    def complete_json(self, request: JsonRequest, *, timeout_s: float | None = None) -> Completion:
+        """Ask for one JSON object; see ``LLMClient.complete_json``.
+
+        Raises:
+            LLMConfigError: 401/403/404.
+            LLMTransientError: 429/408/5xx/timeout/connection error after the retries.
+            LLMRequestError: other 4xx (e.g. 400 INVALID_ARGUMENT).
+            LLMOutputError: no candidate text, or no JSON object in it even after repair.
+        """
+        attempts = 0
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._send(request, timeout)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1) | self._stop_on_long_delay,
+            wait=self._wait,
+            retry=retry_if_exception_type(LLMTransientError),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        body = retrying(attempt)
+        return self._completion(request, body, attempts)
+
+    def payload(self, request: JsonRequest) -> dict[str, Any]:
+        """The JSON body of a ``generateContent`` request for ``request``."""
+        config: dict[str, Any] = {"responseMimeType": "application/json"}
+        if request.schema:
+            config["responseJsonSchema"] = request.schema
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            config["maxOutputTokens"] = request.max_output_tokens
+        body: dict[str, Any] = {
+            "contents": [{"role": "user", "parts": [{"text": request.user}]}],
+            "generationConfig": config,
+        }
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        return body
+
+    # --- one HTTP request -------------------------------------------------------------------------
+    def _send(self, request: JsonRequest, timeout_s: float) -> dict[str, Any]:
+        url = f"{self.base_url}/v1beta/models/{self.model}:generateContent"
+        try:
+            response = self._http.post(url, json=self.payload(request), timeout=timeout_s)
+        except httpx.TimeoutException as exc:
+            raise LLMTransientError(f"gemini: タイムアウトしました({timeout_s}秒)", provider="gemini") from exc
+        except httpx.TransportError as exc:
+            raise LLMTransientError("gemini: 接続できませんでした", provider="gemini") from exc
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise LLMOutputError("gemini: 応答がJSONではありません", provider="gemini",
+                                 schema_name=request.schema_name, raw_output=response.text[:2000]) from exc
+        if not isinstance(body, dict):
+            raise LLMOutputError("gemini: 応答の形式が不正です", provider="gemini",
+                                 schema_name=request.schema_name, raw_output=response.text[:2000])
+        return body
+
+    def _status_error(self, response: httpx.Response) -> Exception:
+        status = response.status_code
+        error: dict[str, Any] = {}
+        try:
+            data = response.json()
+            error = data.get("error") or {} if isinstance(data, dict) else {}
+        except ValueError:
+            pass
+        detail = str(error.get("message") or response.text[:200])
+        if status in (408, 429) or status >= 500:
+            retry_after = parse_retry_after(response.headers)
+            if retry_after is None:
+                retry_after = _retry_info_delay(error)
+            return LLMTransientError(f"gemini: HTTP {status}: {detail}", provider="gemini",
+                                     status_code=status, retry_after_s=retry_after)
+        if status in (401, 403, 404):
+            return LLMConfigError(f"gemini: HTTP {status}(APIキー・権限・モデル名を確認してください): {detail}",
+                                  provider="gemini")
+        return LLMRequestError(f"gemini: HTTP {status}: {detail}", provider="gemini", status_code=status)
+
+    # --- retry policy -------------------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, LLMTransientError):
+            if exc.retry_after_s is not None:
+                return exc.retry_after_s
+            if exc.status_code == 429:
+                return self.rate_limit_wait_s
+        return float(self._backoff(state))
+
+    def _stop_on_long_delay(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return isinstance(exc, LLMTransientError) and exc.retry_after_s is not None and exc.retry_after_s > self.max_wait_s
+
+    # --- the answer ------------------------------------------------------------------------------------
+    def _completion(self, request: JsonRequest, body: dict[str, Any], attempts: int) -> Completion:
+        usage = self._usage(body)
+        text = _candidate_text(body)
+        parsed = extract_json_object(text)
+        if parsed is None:
+            reason = _finish_reason(body)
+            raise LLMOutputError(
+                f"gemini: 応答からJSONオブジェクトを取り出せませんでした(schema={request.schema_name}, finishReason={reason})",
+                provider="gemini", schema_name=request.schema_name, raw_output=text, usage=usage,
+            )
+        return Completion(data=parsed.data, usage=usage, provider="gemini",
+                          model=str(body.get("modelVersion") or self.model), raw_text=text,
+                          attempts=attempts, repaired=parsed.repaired)
+
+    def _usage(self, body: dict[str, Any]) -> Usage:
+        meta = body.get("usageMetadata") or {}
+        input_tokens = _int(meta.get("promptTokenCount"))
+        output_tokens = _int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount"))
+        price = self.price_table.get(self.model)
+        if price is None:
+            return Usage(input_tokens, output_tokens, Decimal("0"), "none", calls=1)
+        return Usage(input_tokens, output_tokens, price.cost_usd(input_tokens, output_tokens), "price_table", calls=1)
+
+
+def _candidate_text(body: dict[str, Any]) -> str:
+    candidates = body.get("candidates") or []
+    if not candidates or not isinstance(candidates[0], dict):
+        return ""
+    parts = (candidates[0].get("content") or {}).get("parts") or []
+    # Thinking models may return thought summaries as parts flagged "thought": true.
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+
+
+def _finish_reason(body: dict[str, Any]) -> str:
+    candidates = body.get("candidates") or []
+    if candidates and isinstance(candidates[0], dict):
+        return str(candidates[0].get("finishReason", ""))
+    feedback = body.get("promptFeedback") or {}
+    return str(feedback.get("blockReason", "NO_CANDIDATES"))
+
+
+def _retry_info_delay(error: dict[str, Any]) -> float | None:
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            match = _RETRY_DELAY_RE.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+

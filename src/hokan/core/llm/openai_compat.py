@@ -1,0 +1,550 @@
+"""One client for every provider that speaks OpenAI chat completions.
+
+Providers: "perplexity" (Sonar), "openai", "azure" (Azure OpenAI, ``model`` = deployment),
+"openai_compatible" (Ollama, vLLM, any server with ``POST {base_url}/chat/completions``).
+
+What the real APIs look like (checked 2026-11-21):
+
+- Perplexity Sonar is served as OpenAI-compatible chat completions at
+  ``https://api.perplexity.ai/chat/completions`` with models ``sonar``, ``sonar-pro``, ...
+  (https://docs.perplexity.ai/docs/sonar/openai-compatibility: ``OpenAI(base_url=
+  "https://api.perplexity.ai")``). Design document 000 §6 names ``/query`` and
+  ``sonar-medium``; both are gone. The response adds ``citations`` (list of URLs) and
+  ``search_results`` (``[{title, url, date, ...}]``), and ``usage`` carries ``cost``:
+  ``{input_tokens_cost, output_tokens_cost, request_cost, total_cost, ...}`` in USD
+  (Perplexity OpenAPI schemas ``UsageInfo`` / ``Cost``, mirrored at
+  github.com/api-evangelist/perplexity json-schema/perplexity-cost-schema.json), plus
+  ``search_context_size``, ``citation_tokens``, ``num_search_queries``.
+  Structured output: ``response_format: {"type": "json_schema", "json_schema": {"name",
+  "schema"}}`` (https://docs.perplexity.ai/docs/grounded-llm/output-control/structured-outputs);
+  the first request with a new schema may take 10-30 s to prepare, so keep timeouts generous.
+  CAUTION: Perplexity now lists Sonar chat completions as *legacy*, superseded by the Agent
+  API (``POST /v1/agent``, OpenAI Responses format, usage.cost ``{input_cost, output_cost,
+  tool_calls_cost, total_cost, currency}``) — https://docs.perplexity.ai/docs/legacy/sonar/models/sonar,
+  https://docs.perplexity.ai/docs/agent-api/migrate-from-sonar/overview. Third-party notices
+  (truefoundry.com change announcement, vercel/ai @ai-sdk/perplexity 2.1.0 / 5.0.0 release
+  notes, docs.stigg.io) say Sonar chat completions ended on 2026-09-27, while Perplexity's own
+  migration skill (github.com/perplexityai/api-platform-developers,
+  skills/migrate-sonar-to-agent-api) still calls both "live". ``api_style="responses"`` is the
+  switch: ``POST {base}/responses`` (base ``https://api.perplexity.ai/v1``, model
+  ``perplexity/sonar``), ``input`` items with roles system/user, ``max_output_tokens``,
+  ``tools: [{"type": "web_search"}]`` (search is NOT automatic on the Agent API), and
+  ``response_format`` TOP-LEVEL in the chat-completions shape (the Responses-style
+  ``text.format`` is rejected with 400 there; the Agent API rejects unknown fields). The
+  answer is the ``output_text`` parts of ``output[type=message]``; sources are
+  ``output[type=search_results].results[].url``; usage is ``input_tokens`` /
+  ``output_tokens`` / ``cost.total_cost``; a run can fail with HTTP 200 and
+  ``status: "failed" | "cancelled"`` (→ LLMTransientError), and ``status: "incomplete"``
+  is a truncated answer (repaired like ``finish_reason: "length"``).
+  For provider "openai" the same style sends OpenAI's ``text: {"format": {"type":
+  "json_schema", "name", "schema", "strict"}}`` instead.
+- OpenAI structured outputs: ``response_format: {"type": "json_schema", "json_schema":
+  {"name": <a-zA-Z0-9_- max 64>, "schema": {...}, "strict": bool}}``; with ``strict`` true
+  only a JSON Schema subset is accepted (every property required, additionalProperties
+  false), so ``strict_schema`` is off by default. OpenAI reports tokens, not cost; the cost
+  comes from ``prices.py``. ``max_completion_tokens`` replaces ``max_tokens`` for newer models.
+- Azure OpenAI through the same SDK: ``AzureOpenAI(azure_endpoint=..., api_version=...,
+  api_key=...)``; ``model`` is the deployment name and requests go to
+  ``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`` with an
+  ``api-key`` header (openai-python ``lib/azure.py``; docs mirror
+  https://www.mintlify.com/openai/openai-python/guides/azure-openai).
+
+Retries live in exactly one layer, this one (the SDK gets ``max_retries=0``; langextract
+refuses stacked retries for the same reason). ``max_retries=0`` turns them off so a Celery
+task can retry instead. What is retried:
+
+- 429: wait ``Retry-After`` (seconds or an HTTP date; ``retry-after-ms`` too) when given,
+  else ``rate_limit_wait_s`` (document 000 §12: "API429時は 10分スリープ再試行";
+  setting HOKAN_LLM_RATE_LIMIT_WAIT_S). A 429 whose error code is ``insufficient_quota``
+  is an exhausted account, not a rate limit: LLMConfigError, never retried.
+- 408, 5xx, timeouts, connection errors: exponential backoff with jitter.
+- Retry-After longer than ``max_wait_s``: not slept through; LLMTransientError is raised at
+  once with ``retry_after_s`` so the caller (a Celery task) can schedule the retry.
+
+Error mapping (``raise ... from exc``): 401 / 403 / 404 → LLMConfigError (bad key, no access,
+unknown model or deployment: wrong for every record, so the batch should stop rather than
+mark each record failed); other 4xx → LLMRequestError (final for this record); retryable
+failures left after the last retry → LLMTransientError(status_code, retry_after_s).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import openai
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
+from hokan.core.llm.client import Completion, JsonRequest, Usage
+from hokan.core.llm.parse import extract_json_object
+from hokan.core.llm.prices import DEFAULT_PRICES, Price
+
+log = logging.getLogger(__name__)
+
+API_STYLES = ("chat_completions", "responses")
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+
+# Per provider: default base URL, default model, response_format mode, name of the
+# output-length parameter. Perplexity and local servers take ``max_tokens``; OpenAI's newer
+# models (and Azure's) require ``max_completion_tokens``.
+PROVIDER_DEFAULTS: dict[str, dict[str, str | None]] = {
+    "perplexity": {
+        "base_url": "https://api.perplexity.ai",
+        "model": "sonar",
+        "response_format": "json_schema",
+        "max_tokens_param": "max_tokens",
+    },
+    "openai": {
+        "base_url": None,  # the SDK default, https://api.openai.com/v1
+        "model": "gpt-4.1-mini",
+        "response_format": "json_schema",
+        "max_tokens_param": "max_completion_tokens",
+    },
+    "azure": {"base_url": None, "model": "", "response_format": "json_schema", "max_tokens_param": "max_completion_tokens"},
+    "openai_compatible": {"base_url": None, "model": "", "response_format": "json_schema", "max_tokens_param": "max_tokens"},
+}
+
+# Perplexity Agent API (api_style="responses"): the SDK appends /responses to this base.
+PERPLEXITY_AGENT_DEFAULTS: dict[str, str | None] = {
+    "base_url": "https://api.perplexity.ai/v1",
+    "model": "perplexity/sonar",
+}
+
+_RETRYABLE_STATUS = {408, 429}
+
+
+class OpenAICompatClient:
+    """An ``LLMClient`` over the ``openai`` SDK.
+
+    provider: "perplexity" | "openai" | "azure" | "openai_compatible".
+    model: model name sent to the provider ("" = the provider default); for Azure the
+        deployment name.
+    api_key: the secret; missing → LLMConfigError at construction.
+    base_url: API root without ``/chat/completions`` ("" = provider default; required for
+        "openai_compatible").
+    api_style: "chat_completions" | "responses" (OpenAI Responses / Perplexity Agent API;
+        not for Azure).
+    max_retries: retries after the first attempt for 429/5xx/timeouts (0 = none).
+    rate_limit_wait_s: seconds to wait after a 429 without Retry-After.
+    timeout_s: default per-request timeout in seconds.
+    price_table: model → Price, used when the response carries no cost.
+    sleep: called with seconds between retries (tests inject a recorder).
+    azure_endpoint / azure_api_version: for provider "azure".
+    response_format: "json_schema" | "json_object" | "none" (None = provider default).
+    strict_schema: sets ``json_schema.strict`` (OpenAI's strict subset of JSON Schema).
+    backoff_initial_s / backoff_max_s: exponential backoff for 5xx and timeouts (seconds).
+    max_wait_s: the longest Retry-After this client sleeps through (seconds).
+
+    Raises:
+        LLMConfigError: unknown provider or api_style, missing key, base URL or Azure endpoint.
+    """
+
+    available = True
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        api_key: str,
+        base_url: str = "",
+        *,
+        api_style: str = "chat_completions",
+        max_retries: int = 3,
+        rate_limit_wait_s: float = 600.0,
+        timeout_s: float = 60.0,
+        price_table: dict[str, Price] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        azure_endpoint: str | None = None,
+        azure_api_version: str | None = None,
+        response_format: str | None = None,
+        strict_schema: bool = False,
+        backoff_initial_s: float = 2.0,
+        backoff_max_s: float = 60.0,
+        max_wait_s: float = 900.0,
+    ) -> None:
+        if provider not in PROVIDER_DEFAULTS:
+            raise LLMConfigError(f"未対応のLLMプロバイダです: {provider!r}", provider=provider)
+        if api_style not in API_STYLES:
+            raise LLMConfigError(
+                f"未対応のAPI形式です: {api_style!r}(対応: {', '.join(API_STYLES)})", provider=provider
+            )
+        if api_style == "responses" and provider == "azure":
+            raise LLMConfigError("Azure では api_style=responses に未対応です", provider=provider)
+        defaults = PROVIDER_DEFAULTS[provider]
+        if api_style == "responses" and provider == "perplexity":
+            defaults = {**defaults, **PERPLEXITY_AGENT_DEFAULTS}
+        mode = response_format or str(defaults["response_format"])
+        if mode not in RESPONSE_FORMATS:
+            raise LLMConfigError(f"未対応のresponse_formatです: {mode!r}", provider=provider)
+        if not api_key:
+            raise LLMConfigError(f"{provider} のAPIキーが設定されていません", provider=provider)
+        if max_retries < 0:
+            raise LLMConfigError("max_retries は0以上で指定してください", provider=provider)
+
+        self.provider = provider
+        self.model = model or str(defaults["model"] or "")
+        if not self.model:
+            raise LLMConfigError(f"{provider} のモデル(Azureではデプロイ名)が設定されていません", provider=provider)
+        self.api_style = api_style
+        self.max_retries = max_retries
+        self.rate_limit_wait_s = rate_limit_wait_s
+        self.timeout_s = timeout_s
+        self.price_table = DEFAULT_PRICES if price_table is None else price_table
+        self.response_format = mode
+        self.strict_schema = strict_schema
+        self.max_wait_s = max_wait_s
+        self._sleep = sleep
+        self._max_tokens_param = str(defaults["max_tokens_param"])
+        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
+
+        if provider == "azure":
+            if not azure_endpoint:
+                raise LLMConfigError("AZURE_OPENAI_ENDPOINT が設定されていません", provider=provider)
+            if not azure_api_version:
+                raise LLMConfigError("AZURE_OPENAI_API_VERSION が設定されていません", provider=provider)
+            self._sdk: openai.OpenAI = openai.AzureOpenAI(
+                azure_endpoint=azure_endpoint,
+                api_version=azure_api_version,
+                api_key=api_key,
+                max_retries=0,  # retries are ours (module docstring)
+                timeout=timeout_s,
+            )
+        else:
+            url = base_url or defaults["base_url"]
+            if provider == "openai_compatible" and not url:
+                raise LLMConfigError("openai_compatible には HOKAN_LLM_BASE_URL が必要です", provider=provider)
+            self._sdk = openai.OpenAI(api_key=api_key, base_url=url or None, max_retries=0, timeout=timeout_s)
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatClient(provider={self.provider!r}, model={self.model!r})"
+
+    # --- the Protocol -------------------------------------------------------------------
+    def complete_json(self, request: JsonRequest, *, timeout_s: float | None = None) -> Completion:
+        """Ask for one JSON object; see ``LLMClient.complete_json``.
+
+        ``Completion.attempts`` counts HTTP requests sent (retries included).
+
+        Raises:
+            LLMConfigError: 401/403/404, or an exhausted quota.
+            LLMTransientError: 429/408/5xx/timeout/connection error after the retries.
+            LLMRequestError: other 4xx.
+            LLMOutputError: the answer holds no JSON object even after repair; ``usage``
+                on the error is the cost of that (paid) answer. No re-ask here: that loop
+                is ``budgeted.complete_json_budgeted``'s.
+        """
+        attempts = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._send(request, timeout_s if timeout_s is not None else self.timeout_s)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1) | self._stop_on_long_retry_after,
+            wait=self._wait,
+            retry=retry_if_exception_type(LLMTransientError),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        body = retrying(attempt)
+        return self._completion(request, body, attempts)
+
+    # --- one HTTP request -----------------------------------------------------------------
+    def _params(self, request: JsonRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.user},
+            ],
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            params[self._max_tokens_param] = request.max_output_tokens
+        if self.response_format == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(request.schema_name),
+                    "schema": request.schema,
+                    "strict": self.strict_schema,
+                },
+            }
+        elif self.response_format == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        return params
+
+    def _responses_params(self, request: JsonRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "input": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.user},
+            ],
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            params["max_output_tokens"] = max(16, request.max_output_tokens)  # Agent API floor
+        extra: dict[str, Any] = {}
+        if self.provider == "perplexity":
+            params["tools"] = [{"type": "web_search"}]
+            if self.response_format == "json_schema":
+                extra["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": _schema_name(request.schema_name), "schema": request.schema},
+                }
+            elif self.response_format == "json_object":
+                extra["response_format"] = {"type": "json_object"}
+        elif self.response_format == "json_schema":
+            params["text"] = {
+                "format": {
+                    "type": "json_schema",
+                    "name": _schema_name(request.schema_name),
+                    "schema": request.schema,
+                    "strict": self.strict_schema,
+                }
+            }
+        elif self.response_format == "json_object":
+            params["text"] = {"format": {"type": "json_object"}}
+        if extra:
+            params["extra_body"] = extra
+        return params
+
+    def _send(self, request: JsonRequest, timeout_s: float) -> dict[str, Any]:
+        """POST once; return the decoded body with floats as exact Decimals."""
+        try:
+            if self.api_style == "responses":
+                raw = self._sdk.responses.with_raw_response.create(**self._responses_params(request), timeout=timeout_s)
+            else:
+                raw = self._sdk.chat.completions.with_raw_response.create(**self._params(request), timeout=timeout_s)
+            text = raw.text
+        except openai.APITimeoutError as exc:
+            raise LLMTransientError(f"{self.provider}: タイムアウトしました({timeout_s}秒)", provider=self.provider) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMTransientError(f"{self.provider}: 接続できませんでした", provider=self.provider) from exc
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from exc
+        try:
+            body = json.loads(text, parse_float=Decimal)
+        except ValueError as exc:
+            raise LLMOutputError(
+                f"{self.provider}: 応答がJSONではありません", provider=self.provider,
+                schema_name=request.schema_name, raw_output=text[:2000],
+            ) from exc
+        if not isinstance(body, dict):
+            raise LLMOutputError(
+                f"{self.provider}: 応答の形式が不正です", provider=self.provider,
+                schema_name=request.schema_name, raw_output=text[:2000],
+            )
+        if body.get("object") == "response" and body.get("status") in ("failed", "cancelled"):
+            # The Agent API reports failed runs with HTTP 200 (migration guide, "Error handling").
+            raise LLMTransientError(
+                f"{self.provider}: 実行が失敗しました(status={body.get('status')}): "
+                f"{_error_message({'error': body.get('error')})}",
+                provider=self.provider,
+            )
+        return body
+
+    def _status_error(self, exc: openai.APIStatusError) -> Exception:
+        status = exc.status_code
+        code = _error_code(exc.body)
+        detail = _error_message(exc.body) or exc.message
+        if status == 429 and code == "insufficient_quota":
+            return LLMConfigError(f"{self.provider}: 利用枠を使い切りました: {detail}", provider=self.provider)
+        if status in _RETRYABLE_STATUS or status >= 500:
+            return LLMTransientError(
+                f"{self.provider}: HTTP {status}: {detail}",
+                provider=self.provider,
+                status_code=status,
+                retry_after_s=parse_retry_after(exc.response.headers),
+            )
+        if status in (401, 403, 404):
+            return LLMConfigError(
+                f"{self.provider}: HTTP {status}(APIキー・権限・モデル名を確認してください): {detail}",
+                provider=self.provider,
+            )
+        return LLMRequestError(f"{self.provider}: HTTP {status}: {detail}", provider=self.provider, status_code=status)
+
+    # --- retry policy -----------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, LLMTransientError):
+            if exc.retry_after_s is not None:
+                return exc.retry_after_s
+            if exc.status_code == 429:
+                return self.rate_limit_wait_s
+        return float(self._backoff(state))
+
+    def _stop_on_long_retry_after(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return (
+            isinstance(exc, LLMTransientError)
+            and exc.retry_after_s is not None
+            and exc.retry_after_s > self.max_wait_s
+        )
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        log.warning("%s: retry %d after %.1fs: %s", self.provider, state.attempt_number, wait, exc)
+
+    # --- the answer --------------------------------------------------------------------------
+    def _completion(self, request: JsonRequest, body: dict[str, Any], attempts: int) -> Completion:
+        usage = self._usage(body)
+        text = _content(body)
+        model = str(body.get("model") or self.model)
+        parsed = extract_json_object(text)
+        if parsed is None:
+            raise LLMOutputError(
+                f"{self.provider}: 応答からJSONオブジェクトを取り出せませんでした(schema={request.schema_name})",
+                provider=self.provider,
+                schema_name=request.schema_name,
+                raw_output=text,
+                usage=usage,
+            )
+        return Completion(
+            data=parsed.data,
+            usage=usage,
+            provider=self.provider,
+            model=model,
+            raw_text=text,
+            citations=_citations(body),
+            attempts=attempts,
+            repaired=parsed.repaired,
+        )
+
+    def _usage(self, body: dict[str, Any]) -> Usage:
+        raw = body.get("usage") or {}
+        input_tokens = _int(raw.get("prompt_tokens", raw.get("input_tokens")))
+        output_tokens = _int(raw.get("completion_tokens", raw.get("output_tokens")))
+        reported = _reported_cost(raw.get("cost"))
+        if reported is not None:
+            return Usage(input_tokens, output_tokens, reported, "provider", calls=1)
+        price = self.price_table.get(self.model)
+        if price is not None:
+            return Usage(input_tokens, output_tokens, price.cost_usd(input_tokens, output_tokens), "price_table", calls=1)
+        return Usage(input_tokens, output_tokens, Decimal("0"), "none", calls=1)
+
+
+# --- helpers (wire format) ----------------------------------------------------------------------
+def parse_retry_after(headers: Any, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    Returns None when absent or malformed; never negative. RFC 9110 §10.2.3.
+    """
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            ms = float(value)
+            if math.isfinite(ms) and ms >= 0:
+                return ms / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _schema_name(name: str) -> str:
+    # OpenAI: a-z, A-Z, 0-9, _ and -, at most 64; Perplexity: 1-64 characters.
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output"
+
+
+def _content(body: dict[str, Any]) -> str:
+    if isinstance(body.get("output"), list):  # Responses: output[type=message].content[type=output_text]
+        return "".join(
+            part.get("text", "")
+            for item in body["output"]
+            if isinstance(item, dict) and item.get("type") == "message"
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "output_text"
+        )
+    choices = body.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    message = choices[0].get("message") or {}
+    content = message.get("content")
+    if isinstance(content, list):  # some servers send content parts
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def _citations(body: dict[str, Any]) -> list[str]:
+    urls: list[str] = []
+    for url in body.get("citations") or []:
+        if isinstance(url, str) and url not in urls:
+            urls.append(url)
+    results = list(body.get("search_results") or [])
+    for item in body.get("output") or []:  # Responses: output[type=search_results].results[]
+        if isinstance(item, dict) and item.get("type") == "search_results":
+            results += item.get("results") or []
+    for result in results:
+        url = result.get("url") if isinstance(result, dict) else None
+        if isinstance(url, str) and url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _reported_cost(cost: Any) -> Decimal | None:
+    """Perplexity: ``usage.cost.total_cost``; OpenRouter-style servers: ``usage.cost`` number."""
+    if isinstance(cost, dict):
+        cost = cost.get("total_cost")
+    if isinstance(cost, bool) or cost is None:
+        return None
+    try:
+        value = Decimal(str(cost))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and value >= 0 else None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _error_code(body: Any) -> str:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("code") is not None:
+            return str(inner["code"])
+        if body.get("code") is not None:
+            return str(body["code"])
+    return ""
+
+
+def _error_message(body: Any) -> str:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"][:500]
+    return ""

@@ -1,0 +1,421 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI / Perplexity chat-completions wire format.
+
+Use it for any test of code that calls an LLM through ``hokan.core.llm``::
+
+    from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+    with FakeOpenAIServer(api_key="test-key") as server:
+        server.enqueue(Reply.rate_limited(retry_after="7"), Reply.json({"設立年": "2001"}))
+        client = OpenAICompatClient("perplexity", "sonar", "test-key", server.base_url, sleep=sleeps.append)
+        ...
+        assert len(server.requests) == 2
+        assert server.requests[0].json["response_format"]["type"] == "json_schema"
+
+or the pytest fixture ``fake_openai_server`` (tests/conftest.py), which starts one server
+per test and stops it afterwards.
+
+Endpoints (all POST, JSON body):
+
+- ``/chat/completions`` and ``/v1/chat/completions`` (Perplexity, OpenAI, Ollama, vLLM):
+  ``Authorization: Bearer <api_key>`` is required, else 401.
+- ``/openai/deployments/{deployment}/chat/completions?api-version=...`` (Azure OpenAI):
+  the ``api-key`` header (or Bearer) is required, else 401; a missing ``api-version`` → 400.
+- ``/responses``, ``/v1/responses``, ``/v1/agent`` (OpenAI Responses / Perplexity Agent API):
+  Bearer key; the answer is a ``response`` object (``output[]`` with a ``search_results`` item
+  when citations are scripted and a ``message`` item with ``output_text``; ``usage`` with
+  ``input_tokens`` / ``output_tokens`` / ``cost.total_cost``; ``status``).
+
+Replies are scripted per request with a queue of ``Reply`` objects (``enqueue``); when the
+queue is empty, ``default_reply`` is used (a JSON answer ``{"ok": true}``). Each reply:
+
+- ``Reply.json(data)``            a normal answer whose content is ``json.dumps(data)``
+- ``Reply.text(content)``         an answer with exactly this content (prose-wrapped JSON,
+                                  truncated JSON, garbage ...)
+- ``Reply.rate_limited(retry_after=None)``  429 (with a Retry-After header when given)
+- ``Reply.error(status, message=..., code=None, headers=None)``  any 4xx/5xx with an
+                                  OpenAI-style ``{"error": {...}}`` body
+- ``Reply.slow(delay_s, then)``   waits ``delay_s`` seconds before sending ``then``; with a
+                                  client timeout shorter than ``delay_s`` this is a timeout
+- every answer takes ``latency_s=`` (a delay before answering), ``prompt_tokens=``,
+  ``completion_tokens=``, ``cost_usd=`` (Perplexity-style ``usage.cost``; None = not
+  reported, the server default comes from ``report_cost``), ``citations=``,
+  ``search_results=``, ``finish_reason=`` ("length" → Responses status "incomplete").
+- ``Reply.failed_run()``          Responses only: HTTP 200 with ``status: "failed"``
+
+Every request received is recorded in ``server.requests`` (``RecordedRequest``: method,
+path, query, headers, json, deployment) in arrival order, including refused ones.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
+_CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
+_RESPONSES_PATHS = ("/responses", "/v1/responses", "/v1/agent")
+
+# Perplexity Sonar prices used for the fake cost report: $1 / 1M tokens each way + $0.005 a request.
+_FAKE_PRICE_PER_TOKEN = Decimal("0.000001")
+_FAKE_REQUEST_FEE = Decimal("0.005")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted reply. Build with the class methods, not the constructor."""
+
+    status: int = 200
+    content: str | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    latency_s: float = 0.0
+    prompt_tokens: int = 120
+    completion_tokens: int = 30
+    cost_usd: Decimal | None | bool = True  # True = computed from the fake price; None = no cost
+    citations: list[str] | None = None
+    search_results: list[dict[str, Any]] | None = None
+    finish_reason: str = "stop"
+    run_status: str | None = None  # Responses only; None = "completed" (or "incomplete" on "length")
+
+    @classmethod
+    def json(cls, data: Any, **kwargs: Any) -> "Reply":
+        """A normal answer: the message content is ``json.dumps(data, ensure_ascii=False)``."""
+        return cls(content=json.dumps(data, ensure_ascii=False), **kwargs)
+
+    @classmethod
+    def text(cls, content: str, **kwargs: Any) -> "Reply":
+        """An answer whose message content is exactly ``content``."""
+        return cls(content=content, **kwargs)
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = None, **kwargs: Any) -> "Reply":
+        """429; ``retry_after`` is the raw Retry-After header value ("7" or an HTTP date)."""
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return cls.error(429, message="Rate limit exceeded", code="rate_limit_exceeded", headers=headers, **kwargs)
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        *,
+        message: str = "error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> "Reply":
+        """An error status with an OpenAI-style body ``{"error": {"message", "type", "code"}}``."""
+        body = {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error", "code": code}}
+        return cls(status=status, body=body, headers=dict(headers or {}), **kwargs)
+
+    @classmethod
+    def failed_run(cls, message: str = "upstream model error") -> "Reply":
+        """Responses API: HTTP 200 with ``status: "failed"`` and an ``error`` object."""
+        return cls(content=None, run_status="failed", body={"code": "server_error", "message": message})
+
+    @classmethod
+    def slow(cls, delay_s: float, then: "Reply | None" = None) -> "Reply":
+        """``then`` (default: a JSON answer) after ``delay_s`` seconds: a timeout for short client timeouts."""
+        return replace(then or cls.json({"ok": True}), latency_s=delay_s)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the fake received. ``json`` is the decoded body (None if not JSON)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    json: Any
+    deployment: str | None = None
+
+    @property
+    def roles(self) -> list[str]:
+        """The ``role`` of each message in the body, e.g. ["system", "user"]."""
+        return [m.get("role") for m in (self.json or {}).get("messages", [])]
+
+
+class FakeOpenAIServer:
+    """The fake provider. ``base_url`` is ``http://127.0.0.1:<port>`` (no ``/v1``).
+
+    api_key: the key the server accepts (Bearer or ``api-key`` header).
+    model: the ``model`` echoed when the request names none.
+    report_cost: default for answers — True adds Perplexity-style ``usage.cost``; False
+        leaves usage with token counts only (like OpenAI and Azure).
+    default_reply: used when the queue is empty.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-key",
+        model: str = "sonar",
+        report_cost: bool = True,
+        default_reply: Reply | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.model = model
+        self.report_cost = report_cost
+        self.default_reply = default_reply or Reply.json({"ok": True})
+        self.requests: list[RecordedRequest] = []
+        self._queue: queue.Queue[Reply] = queue.Queue()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeOpenAIServer":
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (requests still sleeping are abandoned)."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """Root URL; the OpenAI SDK appends ``/chat/completions`` (Perplexity style)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def v1_url(self) -> str:
+        """Root URL with ``/v1`` (OpenAI / Ollama / vLLM style)."""
+        return f"{self.base_url}/v1"
+
+    # --- scripting ---------------------------------------------------------------------------
+    def enqueue(self, *replies: Reply) -> None:
+        """Replies for the next requests, in order."""
+        for reply in replies:
+            self._queue.put(reply)
+
+    def pending(self) -> int:
+        """Replies still queued."""
+        return self._queue.qsize()
+
+    def _next_reply(self) -> Reply:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return self.default_reply
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    # --- wire format -------------------------------------------------------------------------
+    def completion_body(self, reply: Reply, request_json: dict[str, Any]) -> dict[str, Any]:
+        """The chat.completion object for a 200 reply."""
+        usage: dict[str, Any] = {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        }
+        cost = reply.cost_usd
+        if cost is True:
+            cost = self._fake_cost(reply) if self.report_cost else None
+        if cost is not None and cost is not False:
+            input_cost = Decimal(reply.prompt_tokens) * _FAKE_PRICE_PER_TOKEN
+            output_cost = Decimal(reply.completion_tokens) * _FAKE_PRICE_PER_TOKEN
+            usage["search_context_size"] = "low"
+            usage["cost"] = {
+                "input_tokens_cost": float(input_cost),
+                "output_tokens_cost": float(output_cost),
+                "request_cost": float(_FAKE_REQUEST_FEE),
+                "total_cost": float(Decimal(cost)),
+            }
+        body: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request_json.get("model") or self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+            "usage": usage,
+        }
+        if reply.citations is not None:
+            body["citations"] = reply.citations
+        if reply.search_results is not None:
+            body["search_results"] = reply.search_results
+        return body
+
+    def response_body(self, reply: Reply, request_json: dict[str, Any]) -> dict[str, Any]:
+        """The Responses-API ``response`` object for a 200 reply."""
+        now = int(time.time())
+        status = reply.run_status or ("incomplete" if reply.finish_reason == "length" else "completed")
+        output: list[dict[str, Any]] = []
+        results = list(reply.search_results or []) + [{"url": url, "title": url} for url in reply.citations or []]
+        if results:
+            output.append(
+                {
+                    "type": "search_results",
+                    "queries": ["fake query"],
+                    "results": [{"id": i + 1, "snippet": "", "date": None, **r} for i, r in enumerate(results)],
+                }
+            )
+        if reply.content is not None:
+            output.append(
+                {
+                    "id": f"msg_{uuid.uuid4().hex[:12]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": reply.content, "annotations": []}],
+                }
+            )
+        usage: dict[str, Any] = {
+            "input_tokens": reply.prompt_tokens,
+            "output_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        }
+        cost = reply.cost_usd
+        if cost is True:
+            cost = self._fake_cost(reply) if self.report_cost else None
+        if cost is not None and cost is not False:
+            usage["cost"] = {
+                "currency": "USD",
+                "input_cost": float(Decimal(reply.prompt_tokens) * _FAKE_PRICE_PER_TOKEN),
+                "output_cost": float(Decimal(reply.completion_tokens) * _FAKE_PRICE_PER_TOKEN),
+                "tool_calls_cost": float(_FAKE_REQUEST_FEE),
+                "total_cost": float(Decimal(cost)),
+            }
+        return {
+            "id": f"resp_{uuid.uuid4().hex[:12]}",
+            "object": "response",
+            "created_at": now,
+            "completed_at": now,
+            "status": status,
+            "model": request_json.get("model") or self.model,
+            "output": output,
+            "usage": usage,
+            "error": reply.body if status == "failed" else None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        }
+
+    @staticmethod
+    def _fake_cost(reply: Reply) -> Decimal:
+        return (
+            Decimal(reply.prompt_tokens + reply.completion_tokens) * _FAKE_PRICE_PER_TOKEN + _FAKE_REQUEST_FEE
+        )
+
+    @staticmethod
+    def expected_cost(reply: Reply) -> Decimal:
+        """The ``total_cost`` this server reports for ``reply`` when it computes one."""
+        if isinstance(reply.cost_usd, Decimal):
+            return reply.cost_usd
+        return FakeOpenAIServer._fake_cost(reply)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        azure = _AZURE_PATH.match(parts.path)
+        fake._record(
+            RecordedRequest(
+                method="POST",
+                path=parts.path,
+                query=query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                json=body,
+                deployment=azure.group(1) if azure else None,
+            )
+        )
+
+        responses = parts.path in _RESPONSES_PATHS
+        if not azure and not responses and parts.path not in _CHAT_PATHS:
+            return self._send(404, {"error": {"message": f"no route {parts.path}", "type": "not_found", "code": None}})
+        bearer = self.headers.get("Authorization", "")
+        key_ok = bearer == f"Bearer {fake.api_key}" or (azure is not None and self.headers.get("api-key") == fake.api_key)
+        if not key_ok:
+            return self._send(
+                401, {"error": {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}}
+            )
+        if azure and not query.get("api-version"):
+            return self._send(400, {"error": {"message": "api-version is required", "type": "invalid_request_error", "code": None}})
+        if not isinstance(body, dict):
+            return self._send(400, {"error": {"message": "body must be JSON", "type": "invalid_request_error", "code": None}})
+
+        reply = fake._next_reply()
+        if reply.latency_s:
+            time.sleep(reply.latency_s)
+        if reply.status != 200:
+            return self._send(reply.status, reply.body or {}, reply.headers)
+        if responses:
+            return self._send(200, fake.response_body(reply, body), reply.headers)
+        if reply.run_status == "failed":
+            return self._send(500, {"error": reply.body or {}}, reply.headers)
+        self._send(200, fake.completion_body(reply, body), reply.headers)
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test); nothing to deliver
+
+
+def serve(**kwargs: Any) -> Iterator[FakeOpenAIServer]:
+    """Generator for pytest fixtures: a started server, stopped afterwards."""
+    server = FakeOpenAIServer(**kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
