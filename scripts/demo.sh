@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job on real input: import the demo lead list (name + website only), enrich it
+# from the offline snapshot of real company pages, print what was filled, export the CSV.
+# With HOKAN_LLM_PROVIDER and a key set, the same run asks the LLM for what is still missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HOKAN_SHARED_DATA="${HOKAN_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+export HOKAN_DATA_DIR="${HOKAN_DEMO_DIR:-$PWD/var/demo}"
+export HOKAN_SNAPSHOT_DIR="${HOKAN_SNAPSHOT_DIR:-$HOKAN_SHARED_DATA/company_pages}"
+export HOKAN_LLM_PROVIDER="${HOKAN_LLM_PROVIDER:-offline}"
+export COLUMNS="${COLUMNS:-160}"
+HOKAN=.venv/bin/hokan
+rm -rf "$HOKAN_DATA_DIR"
+mkdir -p "$HOKAN_DATA_DIR" out
+.venv/bin/python scripts/make_demo_leads.py "$HOKAN_DATA_DIR/demo_leads.csv"
+echo "== 1. 営業リストの取り込み（企業名と公式サイトのみ）"
+$HOKAN leads import "$HOKAN_DATA_DIR/demo_leads.csv"
+echo "== 2. 補完（オフラインのスナップショットからルール抽出、LLM: $HOKAN_LLM_PROVIDER）"
+$HOKAN leads enrich
+echo "== 3. 書き出し"
+$HOKAN leads export out/demo_enriched.csv --with-sources
+$HOKAN usage
