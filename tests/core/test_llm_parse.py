@@ -51,3 +51,11 @@ def test_it_returns_none_for_answers_without_an_object():
     assert extract_json_object("情報が見つかりませんでした。") is None
     assert extract_json_object("{") is None
     assert extract_json_object("[1, 2, 3]") is None
+
+
+def test_it_repairs_a_truncated_outer_object_instead_of_returning_an_inner_one():
+    text = '{"従業員数": {"value": "120名", "quote": "従業員数 120名"}, "資本金": {"value": "5,0'
+    parsed = extract_json_object(text)
+    assert parsed is not None and parsed.repaired
+    assert parsed.data["従業員数"] == {"value": "120名", "quote": "従業員数 120名"}
+    assert set(parsed.data) == {"従業員数", "資本金"}

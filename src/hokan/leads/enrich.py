@@ -266,16 +266,28 @@ def _grounded(quote: str, value_text: str, pages: list[Page]) -> bool:
 
 
 def values_from_answer(
-    data: dict[str, Any], fields: list[str], *, pages: list[Page], citations: list[str], lead_name: str
+    data: dict[str, Any],
+    fields: list[str],
+    *,
+    pages: list[Page],
+    citations: list[str],
+    lead_name: str,
+    repaired: bool = False,
 ) -> tuple[list[FieldValue], list[str]]:
     """Validate the model's answer: (accepted FieldValues, rejection messages).
 
-    A vague or invalid value is treated as missing. Confidence: 0.7 when the quote or value
+    A vague or invalid value is treated as missing. When the answer was truncated and
+    repaired, its last item is dropped: it is the one the cut went through ("5,0" of
+    "5,000万円" would otherwise be stored as 50 yen). Confidence: 0.7 when the quote or value
     is found in a page we fetched, 0.5 when the model named a source, 0.3 otherwise
     (ARCHITECTURE.md: a value that cannot be found in any evidence is scored low).
     """
     accepted: list[FieldValue] = []
     rejected: list[str] = []
+    if repaired and data:
+        last = list(data)[-1]
+        data = {key: value for key, value in data.items() if key != last}
+        rejected.append(f"{lead_name} {last}: 回答が途中で切れていたため採用しません")
     for name in fields:
         label = BY_NAME[name].prompt_label
         item = data.get(label)
@@ -423,7 +435,8 @@ def enrich_one(
     outcome.llm = "called"
     outcome.cost_usd = completion.usage.cost_usd
     ai_values, rejected = values_from_answer(
-        completion.data, to_ask, pages=pages, citations=completion.citations, lead_name=lead.name
+        completion.data, to_ask, pages=pages, citations=completion.citations, lead_name=lead.name,
+        repaired=completion.repaired,
     )
     for message in rejected:
         logger.warning("rejected AI value: %s", message)

@@ -57,6 +57,11 @@ def extract_json_object(text: str) -> ParsedJson | None:
 
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
+        if not _closes(text, match.start()):
+            # This object runs to the end of the text (a truncated answer): every later
+            # "{" is nested inside it, and returning an inner object as the answer would
+            # be wrong. Repair the whole object instead.
+            break
         try:
             value, _end = decoder.raw_decode(text, match.start())
         except json.JSONDecodeError:
@@ -79,6 +84,29 @@ def extract_json_object(text: str) -> ParsedJson | None:
     if isinstance(value, dict) and value:
         return ParsedJson(value, repaired=True)
     return None
+
+
+def _closes(text: str, start: int) -> bool:
+    """Whether the ``{`` at ``start`` is closed before the text ends (strings respected)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
 
 
 def _loads_object(candidate: str) -> dict[str, Any] | None:
