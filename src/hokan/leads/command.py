@@ -133,31 +133,39 @@ def _print_dry_run(report) -> None:
 
 
 def _print_values(report) -> None:
+    """company × field: value, method, confidence and the words it was read from."""
     from hokan.leads.columns import BY_NAME
 
-    table = Table(title="補完結果", show_lines=True)
-    table.add_column("企業名", overflow="fold")
-    table.add_column("項目")
-    table.add_column("値", overflow="fold")
-    table.add_column("方法")
+    table = Table(title="補完結果（企業 × 項目）", show_lines=False)
+    table.add_column("企業名 / 読んだページ", overflow="fold", max_width=34)
+    table.add_column("項目", no_wrap=True)
+    table.add_column("値", overflow="fold", max_width=36)
+    table.add_column("方法", no_wrap=True)
     table.add_column("確度", justify="right")
-    table.add_column("出典", overflow="fold")
+    table.add_column("根拠（原文）", overflow="fold", max_width=40)
     for o in report.outcomes:
+        company = o.name + ("\n[dim]" + "\n".join(o.fetched) + "[/dim]" if o.fetched else "")
         if o.error:
-            table.add_row(o.name, "-", f"[red]{o.error}[/red]", "", "", "")
+            table.add_row(company, "-", f"[red]{o.error}[/red]", "", "", "")
             continue
-        first = True
+        rows = []
+        previous_quote = None
         for name in o.missing_before:
             value = o.filled.get(name)
-            label = BY_NAME[name].label
-            company = o.name if first else ""
-            first = False
             if value is None:
-                table.add_row(company, label, "[dim]（未取得）[/dim]", "", "", "")
                 continue
-            shown = f"{value.value:,}" if isinstance(value.value, int) and name in ("capital", "revenue", "employee_count") else str(value.value)
-            table.add_row(company, label, shown, METHOD_LABELS.get(value.method, value.method),
-                          f"{value.confidence:.2f}", value.source_url or "")
+            unit = {"capital": "円", "revenue": "円", "employee_count": "名"}.get(name)
+            shown = f"{value.value:,}{unit}" if unit else str(value.value)
+            quote = value.quote if len(value.quote) <= 60 else value.quote[:59] + "…"
+            quote, previous_quote = ("〃" if quote == previous_quote else quote), quote
+            rows.append([BY_NAME[name].label, shown, METHOD_LABELS.get(value.method, value.method),
+                         f"{value.confidence:.2f}", quote])
+        missing = [BY_NAME[name].label for name in o.still_missing]
+        if missing:
+            rows.append(["未取得", "[dim]" + "、".join(missing) + "[/dim]", "", "", ""])
+        for index, row in enumerate(rows or [["-", "[dim]欠損なし[/dim]", "", "", ""]]):
+            table.add_row(company if index == 0 else "", *row)
+        table.add_section()
     console.print(table)
 
 
