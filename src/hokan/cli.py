@@ -25,6 +25,25 @@ def setup_django() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+# typer prints its panel titles and a few notes in English; they are module constants of
+# typer.rich_utils, set here to Japanese. ("Usage:" and the --help line are hard-coded in
+# typer's vendored click and stay English.)
+def _localize_help() -> None:
+    from typer import rich_utils
+
+    rich_utils.ARGUMENTS_PANEL_TITLE = "引数"
+    rich_utils.OPTIONS_PANEL_TITLE = "オプション"
+    rich_utils.COMMANDS_PANEL_TITLE = "コマンド"
+    rich_utils.ERRORS_PANEL_TITLE = "エラー"
+    rich_utils.DEFAULT_STRING = "[既定: {}]"
+    rich_utils.REQUIRED_LONG_STRING = "[必須]"
+    rich_utils.ENVVAR_STRING = "[環境変数: {}]"
+    rich_utils.ABORTED_TEXT = "中断しました。"
+    rich_utils.RICH_HELP = "ヘルプは [blue]'{command_path} {help_option}'[/] で表示できます。"
+
+
+_localize_help()
+
 app = typer.Typer(
     help="hokan（補完）: 日本の企業データの欠損を、公的データ・ルール・LLM の順に、予算内で補完します。",
     no_args_is_help=True,
@@ -58,6 +77,9 @@ def _register_groups() -> None:
     app.add_typer(extract_app, name="extract", help="ページから会社情報を抽出します。")
     app.add_typer(leads_app, name="leads", help="営業リストの取り込み・補完・書き出し。")
     app.command("usage", help="今月の API 使用量と上限を表示します。")(usage)
+    from hokan.estimate.command import app as estimate_app
+
+    app.add_typer(estimate_app, name="estimate", help="AI見積もり（設計書004）: 価格計算・データ削除。")
 
 
 def main() -> None:
