@@ -34,3 +34,7 @@ def fake_openai_server():
     from tests.fakes.openai_server import serve
 
     yield from serve()
+
+
+# Local notification targets (SMTP server, webhook receiver, Slack-format webhook): see tests/fakes/fixtures.py.
+from tests.fakes.fixtures import slack_webhook_receiver, smtp_server, webhook_receiver  # noqa: E402,F401

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "hokan.leads",
     "corsheaders",
     "hokan.estimate",
+    "hokan.registry",
 ]
 
 MIDDLEWARE = [
@@ -217,10 +218,27 @@ CORS_ALLOWED_ORIGINS = CORS_ORIGINS
 CORS_URLS_REGEX = r"^/(api/v1/estimate/|health$)"
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key", "authorization")
 
+# --- notifications (core.notify), design document 000 §11 -----------------------------------
+# apprise URLs separated by commas or spaces: Slack (https://hooks.slack.com/services/… or
+# slack://…), mail (mailto:// plain SMTP, mailtos:// TLS), JSON webhooks (json:// / jsons://),
+# any other apprise URL. Empty = notifications go to the log ("hokan.notify") and the console only.
+HOKAN_NOTIFY_URLS = envstr("HOKAN_NOTIFY_URLS", "")
+HOKAN_NOTIFY_TIMEOUT_S = envfloat("HOKAN_NOTIFY_TIMEOUT_S", "10")  # connect and read timeout per target
+
+# --- registry (hokan.registry): gBizINFO REST API v2 ------------------------------------------
+GBIZINFO_API_TOKEN = envstr("GBIZINFO_API_TOKEN", "")  # secret: X-hojinInfo-api-token
+GBIZINFO_API_BASE_URL = envstr("GBIZINFO_API_BASE_URL", "https://api.info.gbiz.go.jp/hojin")
+# Seconds between two requests of one process (gBizINFO blocks a token for 10 minutes after
+# 6,000 calls in 10 minutes; see hokan/registry/gbizinfo.py).
+GBIZINFO_API_MIN_INTERVAL_S = envfloat("GBIZINFO_API_MIN_INTERVAL_S", "1.0")
+GBIZINFO_API_TIMEOUT_S = envfloat("GBIZINFO_API_TIMEOUT_S", "30")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("HOKAN_LOG_LEVEL", "WARNING")},
+    # Notifications (core.notify) always reach the console, success notices (INFO) included.
+    "loggers": {"hokan.notify": {"level": "INFO"}},
 }

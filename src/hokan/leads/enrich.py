@@ -473,6 +473,7 @@ def enrich_leads(
     fetcher: Fetcher | None = None,
     client: LLMClient | None = None,
     ledger: DatabaseLedger | None = None,
+    run: EnrichmentRun | None = None,
     on_start: Callable[[int], None] | None = None,
     on_lead: Callable[[LeadOutcome], None] | None = None,
 ) -> EnrichReport:
@@ -483,13 +484,20 @@ def enrich_leads(
         fetched and asked, and the most it could cost.
     lead_ids: enrich exactly these leads (even when needs_ai_update is off).
     fetcher / client / ledger: default to the configured ones (settings).
+    run: an ``EnrichmentRun`` created beforehand (queued by the API or a task); its lead,
+        when set, is the only one enriched. None creates one.
     on_start(total) / on_lead(outcome): progress callbacks.
     """
     fetcher = fetcher or fetcher_from_settings()
     client = client or get_client()
     ledger = ledger or get_ledger()
     day = timezone.localdate()
-    run = EnrichmentRun.objects.create(dry_run=dry_run)
+    if run is None:
+        run = EnrichmentRun.objects.create(dry_run=dry_run)
+    else:
+        EnrichmentRun.objects.filter(pk=run.pk).update(status=EnrichmentRun.Status.RUNNING)
+        if run.lead_id:
+            lead_ids = [run.lead_id]
     report = EnrichReport(run_id=str(run.public_id), dry_run=dry_run, provider=client.provider)
     with daily_log(day) as log_path:
         report.log_path = log_path

@@ -114,12 +114,18 @@ class EnrichmentRun(models.Model):
     """One run of the enrichment job: its outcome and counts (§11)."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "待機中"
         RUNNING = "running", "実行中"
         SUCCEEDED = "succeeded", "完了"
         LIMITED = "limited", "上限到達で停止"
         FAILED = "failed", "失敗"
 
     public_id = models.UUIDField("実行ID", default=uuid.uuid4, unique=True, editable=False)
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="runs", verbose_name="対象企業",
+        help_text="1社だけの再取得（/api/leads/{id}/refresh/）のとき",
+    )
+    trigger = models.CharField("起動元", max_length=20, default="cli", help_text="cli / schedule / api / admin")
     status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.RUNNING)
     dry_run = models.BooleanField("試行のみ", default=False)
     started_at = models.DateTimeField("開始", auto_now_add=True)
