@@ -227,3 +227,14 @@ def test_it_writes_a_daily_log_file(fake_openai_server, settings, tmp_path, no_p
     assert report.log_path.parent == tmp_path and report.log_path.name.startswith("ai_enrich_")
     text = report.log_path.read_text(encoding="utf-8")
     assert "株式会社テスト" in text and "employee_count" in text
+
+
+def test_it_finds_the_profile_page_under_a_common_path_when_the_homepage_is_missing(company_pages, no_pages):
+    lead = Lead.objects.create(name="株式会社セガ", website_url="https://www.sega.co.jp/")
+    report = enrich_leads(fetcher=SnapshotFetcher(company_pages), client=OfflineClient(), ledger=ledger())
+    lead.refresh_from_db()
+    assert int(lead.capital) == 100_000_000
+    outcome = report.outcomes[0]
+    assert outcome.fetched == ["https://www.sega.co.jp/company/outline/"]
+    assert any("https://www.sega.co.jp/" in error for error in outcome.fetch_errors)  # the 404 is kept
+    assert len(outcome.fetch_errors) <= 1 + 6  # the homepage and at most PROBE_LIMIT probes

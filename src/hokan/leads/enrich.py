@@ -65,6 +65,9 @@ COMMON_PROFILE_PATHS = (
     "gaiyou.html", "gaiyo.html", "outline.html", "about.html", "profile.html", "company/outline.html",
 )
 PROBE_LIMIT = 6
+# Fields only a profile page has: a homepage showing three of them is the profile page.
+PROFILE_SIGNS = frozenset({"capital", "established_year", "representative_name", "employee_count", "location",
+                           "corporate_number"})
 MAX_PROFILE_PAGES = 2
 
 
@@ -155,36 +158,48 @@ def _fetch(fetcher: Fetcher, url: str, outcome: LeadOutcome) -> Page | None:
     return page
 
 
+def probe_urls(base: str, *, skip: set[str]) -> list[str]:
+    """Common profile-page URLs to try for a site: under the page's folder, then the host root."""
+    urls: list[str] = []
+    for root in dict.fromkeys((_site_root(base), urljoin(base, "/"))):
+        for path in COMMON_PROFILE_PATHS:
+            url = urljoin(root, path)
+            if url not in skip and url not in urls:
+                urls.append(url)
+    return urls
+
+
 def gather_rule_values(website_url: str, fetcher: Fetcher, outcome: LeadOutcome) -> tuple[dict[str, FieldValue], list[Page]]:
     """Fetch the site and extract with the rules: ({field: best FieldValue}, pages read).
 
     Order: the given URL; profile pages it links to (会社概要, 企業情報, company, about, …);
-    when there are none, a few common profile paths. Per field (and per GROUPS group) the
-    value of highest confidence wins; on a tie the profile page beats the homepage.
+    when it links to none and is not a profile page itself, a few common profile paths
+    (at most PROBE_LIMIT requests). Per field (and per GROUPS group) the value of highest
+    confidence wins; on a tie the profile page beats the homepage.
     """
     pages: list[Page] = []
-    home = _fetch(fetcher, website_url, outcome)
-    candidates: list[str] = []
-    if home is not None:
-        pages.append(home)
-        candidates = [u for u in find_profile_links(home.text, home.final_url) if u != home.final_url]
-    for url in candidates[:MAX_PROFILE_PAGES]:
+    per_page: list[dict[str, FieldValue]] = []
+
+    def read(url: str) -> bool:
         page = _fetch(fetcher, url, outcome)
-        if page is not None:
-            pages.append(page)
-    if len(pages) <= 1:
-        root = _site_root(home.final_url if home else website_url)
-        tried = 0
-        for path in COMMON_PROFILE_PATHS:
-            url = urljoin(root, path)
-            if url in (website_url, *(p.final_url for p in pages)) or tried >= PROBE_LIMIT:
-                continue
-            tried += 1
-            page = _fetch(fetcher, url, outcome)
-            if page is not None:
-                pages.append(page)
+        if page is None:
+            return False
+        pages.append(page)
+        per_page.append(extract_profile(page.text, url=page.final_url))
+        return True
+
+    links: list[str] = []
+    if read(website_url):
+        home = pages[0]
+        links = [u for u in find_profile_links(home.text, home.final_url) if u != home.final_url]
+    for url in links[:MAX_PROFILE_PAGES]:
+        read(url)
+    home_is_profile = bool(per_page) and len(PROFILE_SIGNS.intersection(per_page[0])) >= 3
+    if len(pages) <= 1 and not home_is_profile:
+        base = pages[0].final_url if pages else website_url
+        for url in probe_urls(base, skip={website_url, base})[:PROBE_LIMIT]:
+            if read(url):
                 break
-    per_page = [extract_profile(page.text, url=page.final_url) for page in pages]
     # Profile pages first, so that on equal confidence they win over the homepage.
     ranked = per_page[1:] + per_page[:1]
     best: dict[str, FieldValue] = {}

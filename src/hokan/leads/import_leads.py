@@ -201,29 +201,37 @@ def import_leads(path: Path, *, progress: Callable[[int], None] | None = None) -
         except InputError as exc:
             report.errors.append(exc)
             continue
-        with transaction.atomic():
-            lead = find_existing(values)
-            created = lead is None
-            if created:
-                lead = Lead(name=str(values["name"]))
-            changed = [
-                FieldValue(field=name, value=value, raw=str(value), quote="", source_url=None, method="manual",
-                           confidence=1.0, extractor=f"import:{source}"[:40])
-                for name, value in values.items()
-                if created or getattr(lead, name) in (None, "") or _differs(getattr(lead, name), value)
-            ]
-            written = apply_values(lead, changed, only_missing=False)
-            if created or written:
-                if written:
-                    lead.ai_source = Lead.Source.MANUAL
-                lead.save()
-        if created:
-            report.created += 1
-        elif written:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+        _lead, outcome = store_row(values, source=source)
+        setattr(report, outcome, getattr(report, outcome) + 1)
     return report
+
+
+def store_row(values: dict[str, object], *, source: str) -> tuple[Lead, str]:
+    """Write one parsed row (``parse_row``) in its own transaction, its values marked "manual".
+
+    Matches an existing lead with ``find_existing``; blank cells are not in ``values`` and so
+    never erase stored values. Returns (lead, "created" | "updated" | "unchanged"). Used by
+    ``import_leads`` and by the admin's import (``hokan.leads.admin``).
+    """
+    with transaction.atomic():
+        lead = find_existing(values)
+        created = lead is None
+        if created:
+            lead = Lead(name=str(values["name"]))
+        changed = [
+            FieldValue(field=name, value=value, raw=str(value), quote="", source_url=None, method="manual",
+                       confidence=1.0, extractor=f"import:{source}"[:40])
+            for name, value in values.items()
+            if created or getattr(lead, name) in (None, "") or _differs(getattr(lead, name), value)
+        ]
+        written = apply_values(lead, changed, only_missing=False)
+        if created or written:
+            if written:
+                lead.ai_source = Lead.Source.MANUAL
+            lead.save()
+    if created:
+        return lead, "created"
+    return lead, "updated" if written else "unchanged"
 
 
 def _differs(current: object, new: object) -> bool:

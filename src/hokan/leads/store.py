@@ -16,6 +16,11 @@ def is_blank(value: object) -> bool:
     return value is None or value == ""
 
 
+def _blank(field: str) -> object:
+    """The stored form of "no value": None for nullable (number) columns, "" for text."""
+    return None if Lead._meta.get_field(field).null else ""
+
+
 def manual_fields(lead: Lead) -> set[str]:
     """Columns a person entered or cleared by hand (protected from every run)."""
     return set(lead.sources.filter(method="manual").values_list("field", flat=True))
@@ -43,7 +48,7 @@ def apply_values(lead: Lead, values: Iterable[FieldValue], *, only_missing: bool
         current = getattr(lead, value.field)
         if only_missing and not is_blank(current):
             continue
-        setattr(lead, value.field, "" if value.value is None else value.value)
+        setattr(lead, value.field, _blank(value.field) if value.value is None else value.value)
         written.append(value.field)
     if written and lead.pk is None:
         lead.save()
