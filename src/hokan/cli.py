@@ -76,7 +76,15 @@ def _register_groups() -> None:
 
     app.add_typer(extract_app, name="extract", help="ページから会社情報を抽出します。")
     app.add_typer(leads_app, name="leads", help="営業リストの取り込み・補完・書き出し。")
+    from hokan.registry.command import app as registry_app
+
+    app.add_typer(registry_app, name="registry", help="公的データ（EDINET・gBizINFO）の企業台帳: 取り込み・検索。")
     app.command("usage", help="今月の API 使用量と上限を表示します。")(usage)
+    from hokan import service
+
+    app.command("serve", help="Web アプリ（管理画面・API）を起動します（gunicorn）。")(service.serve)
+    app.command("worker", help="Celery ワーカーを起動します（キュー ai_enrich）。")(service.worker)
+    app.command("beat", help="Celery Beat（毎日 03:00 の補完）を起動します。")(service.beat)
     from hokan.estimate.command import app as estimate_app
 
     app.add_typer(estimate_app, name="estimate", help="AI見積もり（設計書004）: 価格計算・データ削除。")

@@ -19,6 +19,9 @@ Wire format (https://ai.google.dev/api/generate-content, checked 2026-11-21)::
                        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
                                     "retryDelay": "17s"}]}}
 
+``responseJsonSchema`` takes standard JSON Schema (type, properties, required, items, enum,
+...); with it ``responseSchema`` (the OpenAPI subset) must be omitted and
+``responseMimeType`` is required (google-genai ``GenerationConfig.response_json_schema``).
 The system and user prompts travel in separate fields (``systemInstruction`` / ``contents``).
 Thinking tokens (``thoughtsTokenCount``) are billed as output tokens.
 
@@ -110,17 +113,11 @@ class GeminiClient:
         self.price_table = GEMINI_PRICES if price_table is None else price_table
         self._sleep = sleep
         self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
-        self._http = httpx.Client(
-            headers={"x-goog-api-key": api_key, "content-type": "application/json"},
-            transport=transport,
-            timeout=timeout_s,
-        )
+        self._headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
+        self._transport = transport
 
     def __repr__(self) -> str:
         return f"GeminiClient(model={self.model!r})"
-
-    def close(self) -> None:
-        self._http.close()
 
     # --- the Protocol -------------------------------------------------------------------------
     def complete_json(self, request: JsonRequest, *, timeout_s: float | None = None) -> Completion:
@@ -171,7 +168,10 @@ class GeminiClient:
     def _send(self, request: JsonRequest, timeout_s: float) -> dict[str, Any]:
         url = f"{self.base_url}/v1beta/models/{self.model}:generateContent"
         try:
-            response = self._http.post(url, json=self.payload(request), timeout=timeout_s)
+            # One short-lived connection per request: adapters are built per API request and
+            # nothing would close a long-lived pool.
+            with httpx.Client(headers=self._headers, transport=self._transport, timeout=timeout_s) as http:
+                response = http.post(url, json=self.payload(request))
         except httpx.TimeoutException as exc:
             raise LLMTransientError(f"gemini: タイムアウトしました({timeout_s}秒)", provider="gemini") from exc
         except httpx.TransportError as exc:

@@ -15,7 +15,7 @@ Sources (read 2026-11-21):
   fee. Sonar chat completions are a legacy API there (superseded by the Agent API).
 - OpenAI: https://developers.openai.com/api/docs/pricing (as summarised on 2026-11-06 by
   api-evangelist, and the Vercel AI gateway model page): gpt-4.1-mini $0.40 / $1.60,
-  gpt-4.1 $2 / $8, gpt-4o-mini $0.15 / $0.60 per 1M tokens. Azure OpenAI deployments are
+  gpt-4.1 $2 / $8, gpt-4.1-nano $0.10 / $0.40, gpt-4o-mini $0.15 / $0.60 per 1M tokens. Azure OpenAI deployments are
   billed by Azure's own price list; configure them with the env overrides below.
 
 Overrides: ``HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD`` / ``HOKAN_LLM_PRICE_OUTPUT_PER_MTOK_USD``
@@ -58,6 +58,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     # OpenAI
     "gpt-4.1-mini": Price(Decimal("0.40"), Decimal("1.60")),
     "gpt-4.1": Price(Decimal("2"), Decimal("8")),
+    "gpt-4.1-nano": Price(Decimal("0.10"), Decimal("0.40")),  # OpenAI pricing page, 2025
     "gpt-4o-mini": Price(Decimal("0.15"), Decimal("0.60")),
 }
 

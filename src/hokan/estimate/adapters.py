@@ -1,0 +1,285 @@
+"""LLM adapters of the estimate (design document 004 §6.1-§6.6).
+
+::
+
+    LLMAdapter (the three calls)
+      ├─ ClientAdapter(GeminiClient)       LLM_PROVIDER=gemini (default), model GEMINI_MODEL
+      ├─ ClientAdapter(OpenAICompatClient) LLM_PROVIDER=openai, model OPENAI_MODEL
+      └─ FallbackAdapter                   LLM_PROVIDER=fallback, or the provider's key is missing
+
+The three calls (§6.2), each with system and user roles separated (prompt file = system,
+the JSON input = user):
+
+=====================  ============  ========================  =========================
+method                 temperature   prompt                    retries / validation
+=====================  ============  ========================  =========================
+generate_dynamic_...   0.7           dynamic_questions.txt     up to LLM_MAX_RETRIES, §7.1
+generate_estimate      0.5           estimate_generation.txt   up to LLM_MAX_RETRIES, §7.2
+audit_estimate         AUDIT_TEMP.   audit_check.txt           one call, none (§6.5)
+=====================  ============  ========================  =========================
+
+Retries live in one layer, here: the provider client is built with ``max_retries=0`` and
+each attempt (a transient error or an invalid answer alike) counts against
+``LLM_MAX_RETRIES``. A Retry-After up to ``ESTIMATE_LLM_RETRY_WAIT_MAX_S`` is slept
+through before the next attempt. When every attempt fails, ``LLMAttemptsExhausted`` is
+raised and the caller uses the FallbackAdapter (§11.1).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from hokan.core.errors import HokanError, LLMConfigError, LLMError, LLMRequestError, LLMTransientError
+from hokan.core.llm.client import JsonRequest, LLMClient
+from hokan.estimate import catalogue
+from hokan.estimate.validation import dynamic_questions_problems, estimate_output_problems, feature_bounds
+
+log = logging.getLogger(__name__)
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+DYNAMIC_TEMPERATURE = 0.7
+ESTIMATE_TEMPERATURE = 0.5
+
+
+class LLMAttemptsExhausted(HokanError):
+    """Every attempt of one call failed. ``problems``: what went wrong, one entry per attempt."""
+
+    def __init__(self, message: str, *, call: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.call = call
+        self.problems = problems
+
+
+@cache
+def load_prompt(name: str) -> str:
+    """The text of ``prompts/<name>``; raises LLMConfigError (with the path) when missing or empty."""
+    path = PROMPTS_DIR / name
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise LLMConfigError(f"プロンプトファイルを読めません: {path}", provider="estimate") from exc
+    if not text:
+        raise LLMConfigError(f"プロンプトファイルが空です: {path}", provider="estimate")
+    return text
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+_STEP8_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "step8_features": {
+            "type": "array",
+            "minItems": 5,
+            "maxItems": 7,
+            "items": {
+                "type": "object",
+                "properties": {"value": {"type": "string"}, "label": {"type": "string"},
+                               "category": {"type": "string"}},
+                "required": ["value", "label", "category"],
+            },
+        }
+    },
+    "required": ["step8_features"],
+}
+_FEATURE_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "detail": {"type": "string"},
+                   "standard_price": {"type": "integer"}, "hybrid_price": {"type": "integer"}},
+    "required": ["name", "detail", "standard_price", "hybrid_price"],
+}
+_ESTIMATE_PROPERTIES = {
+    "project_name": {"type": "string"},
+    "summary": {"type": "string"},
+    "development_model_explanation": {"type": "string"},
+    "features": {"type": "array", "items": _FEATURE_SCHEMA},
+    "discussion_agenda": {"type": "array", "items": {"type": "string"}},
+    "total_cost": {
+        "type": "object",
+        "properties": {"standard": {"type": "integer"}, "hybrid": {"type": "integer"}, "message": {"type": "string"}},
+        "required": ["standard", "hybrid", "message"],
+    },
+    "confidence_note": {"type": "string"},
+}
+_ESTIMATE_SCHEMA = {"type": "object", "properties": _ESTIMATE_PROPERTIES, "required": list(_ESTIMATE_PROPERTIES)}
+_AUDIT_SCHEMA = {
+    "type": "object",
+    "properties": {**_ESTIMATE_PROPERTIES, "audit_warnings": {"type": "array", "items": {"type": "string"}}},
+    "required": [*_ESTIMATE_PROPERTIES, "audit_warnings"],
+}
+
+
+def dynamic_questions_input(user_input: dict[str, Any]) -> dict[str, Any]:
+    """The first call's input of §6.3, from the sanitised steps 1-7."""
+    return {
+        "business_type": user_input.get("step_1"),
+        "industry": user_input.get("step_2"),
+        "user_count": user_input.get("step_3"),
+        "challenges": user_input.get("step_4"),
+        "deployment_target": user_input.get("step_5"),
+        "system_type": user_input.get("step_6"),
+        "development_type": user_input.get("step_7"),
+    }
+
+
+def _calculated_for_llm(calculated: dict[str, Any]) -> dict[str, Any]:
+    """What the second call sees of ``calculated_data`` (§6.4): prices, hints, confidence."""
+    return {
+        "features": [{"category": f["category"], "label": f["label"], "standard_price": f["standard_price"],
+                      "hybrid_price": f["hybrid_price"]} for f in calculated["features"]],
+        "total_standard": calculated["total_standard"],
+        "total_hybrid": calculated["total_hybrid"],
+        "discussion_hints": calculated.get("discussion_hints", []),
+        "confidence": {k: calculated["confidence"][k] for k in ("range_label", "level")},
+        "budget_status": calculated.get("budget_status"),
+    }
+
+
+def _llm_user_input(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in user_input.items() if k.startswith("step_") and k[5:].isdigit()}
+
+
+class LLMAdapter(Protocol):
+    """The three AI calls of §6.2. ``name``: "gemini" | "openai" | "fallback"."""
+
+    name: str
+
+    def generate_dynamic_questions(self, user_input: dict[str, Any]) -> list[dict[str, str]]: ...
+
+    def generate_estimate(self, user_input: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]: ...
+
+    def audit_estimate(self, estimate: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class FallbackAdapter:
+    """Template answers without any LLM (§6.6): industry feature lists and estimate texts."""
+
+    name = "fallback"
+
+    def generate_dynamic_questions(self, user_input: dict[str, Any]) -> list[dict[str, str]]:
+        """The industry's default features (7 industries + a generic list), 6 items."""
+        return catalogue.industry_features(user_input.get("step_2"))
+
+    def generate_estimate(self, user_input: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
+        """The industry template with the price engine's numbers."""
+        return catalogue.fallback_estimate(user_input, calculated)
+
+    def audit_estimate(self, estimate: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
+        """Pass-through: a copy of ``estimate``."""
+        return copy.deepcopy(estimate)
+
+
+class ClientAdapter:
+    """The three calls through an ``LLMClient`` (Gemini or OpenAI).
+
+    max_attempts: LLM_MAX_RETRIES (each failed answer or transient error is one attempt).
+    timeout_s: LLM_TIMEOUT per request. audit_temperature: AUDIT_TEMPERATURE.
+    max_retry_wait_s: the longest Retry-After slept between attempts.
+    """
+
+    def __init__(self, client: LLMClient, *, max_attempts: int = 3, timeout_s: float = 45.0,
+                 audit_temperature: float = 0.3, max_retry_wait_s: float = 5.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.name = client.provider
+        self.max_attempts = max(1, max_attempts)
+        self.timeout_s = timeout_s
+        self.audit_temperature = audit_temperature
+        self.max_retry_wait_s = max_retry_wait_s
+        self._sleep = sleep
+
+    def _ask(self, call: str, prompt: str, payload: Any, schema: dict[str, Any], temperature: float,
+             check: Callable[[Any], list[str]], attempts: int) -> dict[str, Any]:
+        request = JsonRequest(system=load_prompt(prompt), user=_dumps(payload), schema=schema, schema_name=call,
+                              temperature=temperature, max_output_tokens=8192)
+        problems: list[str] = []
+        for attempt in range(1, attempts + 1):
+            try:
+                completion = self.client.complete_json(request, timeout_s=self.timeout_s)
+            except LLMConfigError:
+                raise
+            except LLMError as exc:
+                problems.append(f"attempt {attempt}: {type(exc).__name__}: {exc}")
+                log.warning("estimate %s: attempt %d/%d failed: %s", call, attempt, attempts, exc)
+                if isinstance(exc, LLMRequestError):
+                    break  # a 4xx other than 429 fails the same way again
+                if isinstance(exc, LLMTransientError) and attempt < attempts:
+                    wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * attempt
+                    self._sleep(min(wait, self.max_retry_wait_s))
+                continue
+            found = check(completion.data)
+            if not found:
+                return completion.data
+            problems.append(f"attempt {attempt}: invalid output: {'; '.join(found[:5])}")
+            log.warning("estimate %s: attempt %d/%d invalid: %s", call, attempt, attempts, found[:5])
+        raise LLMAttemptsExhausted(f"{call}: {attempts}回とも失敗しました", call=call, problems=problems)
+
+    def generate_dynamic_questions(self, user_input: dict[str, Any]) -> list[dict[str, str]]:
+        """Feature candidates for step 8 (§6.3). Raises LLMAttemptsExhausted / LLMConfigError."""
+        data = self._ask("dynamic_questions", "dynamic_questions.txt", dynamic_questions_input(user_input),
+                         _STEP8_SCHEMA, DYNAMIC_TEMPERATURE, dynamic_questions_problems, self.max_attempts)
+        return [{"value": f["value"], "label": f["label"], "category": f["category"]} for f in data["step8_features"]]
+
+    def generate_estimate(self, user_input: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
+        """The estimate text (§6.4), validated by §7.2. Raises LLMAttemptsExhausted / LLMConfigError."""
+        payload = {"user_input": _llm_user_input(user_input), "calculated": _calculated_for_llm(calculated)}
+        low, high = feature_bounds(len(calculated["features"]))
+
+        def check(data: Any) -> list[str]:
+            return estimate_output_problems(data, min_features=low, max_features=high)
+
+        return self._ask("estimate_generation", "estimate_generation.txt", payload, _ESTIMATE_SCHEMA,
+                         ESTIMATE_TEMPERATURE, check, self.max_attempts)
+
+    def audit_estimate(self, estimate: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
+        """One audit call (§6.5), returned unvalidated: the caller validates and enforces.
+
+        Raises LLMError (any) on failure; the caller falls back to ``estimate``.
+        """
+        public = {k: v for k, v in estimate.items() if k not in ("user_input", "confidence", "budget")}
+        payload = {"estimate": public, "user_input": _llm_user_input(calculated.get("user_input", {})),
+                   "calculated_features": _calculated_for_llm(calculated)}
+        request = JsonRequest(system=load_prompt("audit_check.txt"), user=_dumps(payload), schema=_AUDIT_SCHEMA,
+                              schema_name="audit_check", temperature=self.audit_temperature, max_output_tokens=8192)
+        return self.client.complete_json(request, timeout_s=self.timeout_s).data
+
+
+def create_llm_adapter(settings: Any) -> LLMAdapter:
+    """The adapter for ``settings.LLM_PROVIDER`` (§6.1); Fallback when its key is empty.
+
+    Unknown providers fall back too (logged), so a typo never takes the API down.
+    """
+    provider = (getattr(settings, "LLM_PROVIDER", "gemini") or "gemini").strip().lower()
+    common = {
+        "max_attempts": settings.LLM_MAX_RETRIES,
+        "timeout_s": settings.LLM_TIMEOUT,
+        "audit_temperature": settings.AUDIT_TEMPERATURE,
+        "max_retry_wait_s": getattr(settings, "ESTIMATE_LLM_RETRY_WAIT_MAX_S", 5.0),
+    }
+    if provider == "gemini" and settings.GEMINI_API_KEY:
+        from hokan.core.llm.gemini import GeminiClient
+
+        client = GeminiClient(settings.GEMINI_API_KEY, settings.GEMINI_MODEL, getattr(settings, "GEMINI_BASE_URL", ""),
+                              max_retries=0, timeout_s=settings.LLM_TIMEOUT)
+        return ClientAdapter(client, **common)
+    if provider == "openai" and settings.OPENAI_API_KEY:
+        from hokan.core.llm.openai_compat import OpenAICompatClient
+
+        client = OpenAICompatClient("openai", settings.OPENAI_MODEL, settings.OPENAI_API_KEY,
+                                    getattr(settings, "OPENAI_BASE_URL", ""), max_retries=0,
+                                    timeout_s=settings.LLM_TIMEOUT)
+        return ClientAdapter(client, **common)
+    if provider not in ("gemini", "openai", "fallback"):
+        log.error("LLM_PROVIDER=%r is unknown; using the fallback templates", provider)
+    elif provider != "fallback":
+        log.warning("LLM_PROVIDER=%s has no API key; using the fallback templates", provider)
+    return FallbackAdapter()

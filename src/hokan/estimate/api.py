@@ -1,0 +1,270 @@
+"""The estimate API (design document 004 §3, §11.3, §12), Django Ninja with OpenAPI.
+
+Mounted at the site root by ``hokan/urls.py``; its own namespace ("estimate") so another
+Ninja API under ``/api/`` does not clash::
+
+    POST /api/v1/estimate/session          new session
+    GET  /api/v1/estimate/session/{id}     session (cached ESTIMATE_SESSION_CACHE_S = 5 min)
+    POST /api/v1/estimate/step             one answer; step 7 with answers → AI features
+    POST /api/v1/estimate/generate         the estimate (idempotent per session)
+    GET  /api/v1/estimate/result/{id}      poll by estimate id (or session id)
+    GET  /health                           database check
+    GET  /api/v1/estimate/openapi.json, /api/v1/estimate/docs
+
+Order of checks as in §1: CORS (django-cors-headers) → X-API-Key (when ``API_KEY`` is set;
+403 otherwise; /health is open for probes) → 60 requests/min per IP (429 with Retry-After).
+Errors are JSON ``{"detail": <Japanese message>, ...}``: 400 invalid request, 403, 404
+unknown session/estimate, 429, 500 (never a stack trace).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Router, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.security import APIKeyHeader
+
+from hokan.core.errors import InputError
+from hokan.estimate import steps
+from hokan.estimate.generate import SessionNotFound, generate_estimate
+from hokan.estimate.models import Estimate, EstimateSession
+from hokan.estimate.ratelimit import IPRateThrottle
+
+log = logging.getLogger(__name__)
+
+
+class Forbidden(Exception):
+    """X-API-Key missing or wrong (403)."""
+
+
+class ApiKeyAuth(APIKeyHeader):
+    """``X-API-Key`` must equal ``API_KEY``; no check when ``API_KEY`` is empty (§10)."""
+
+    param_name = "X-API-Key"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        expected = settings.API_KEY
+        if not expected:
+            return True
+        if key and hmac.compare_digest(key.encode(), expected.encode()):
+            return True
+        raise Forbidden()
+
+
+api = NinjaAPI(
+    title="AI見積もりAPI",
+    version="1.0.0",
+    description="13ステップのアンケートから、システム開発の概算見積もりを作成します（設計書004）。",
+    urls_namespace="estimate",
+    docs_url="/api/v1/estimate/docs",
+    openapi_url="/api/v1/estimate/openapi.json",
+    auth=ApiKeyAuth(),
+    throttle=[IPRateThrottle()],
+)
+router = Router(tags=["estimate"])
+
+
+# --- schemas ---------------------------------------------------------------------------------------
+class Error(Schema):
+    detail: str
+    field: str | None = None
+
+
+class Feature(Schema):
+    value: str
+    label: str
+    category: str
+
+
+class SessionOut(Schema):
+    session_id: uuid.UUID
+    status: str
+    current_step: int
+    answers: dict[str, Any]
+    step8_features: list[Feature]
+    created_at: str
+    updated_at: str
+
+
+class StepIn(Schema):
+    session_id: uuid.UUID
+    step_number: int = Field(..., ge=1, le=13)
+    value: Any = None
+    answers: dict[str, Any] | None = None
+
+
+class StepOut(Schema):
+    session_id: uuid.UUID
+    step_number: int
+    next_step: int | None
+    step8_features: list[Feature] | None = None
+
+
+class GenerateIn(Schema):
+    session_id: uuid.UUID
+    answers: dict[str, Any] | None = None
+
+
+class EstimateOut(Schema):
+    estimate_id: uuid.UUID
+    session_id: uuid.UUID
+    status: str
+    estimate: dict[str, Any] | None = None
+
+
+class Health(Schema):
+    status: str
+    database: str
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _session_data(session: EstimateSession) -> dict[str, Any]:
+    return {
+        "session_id": str(session.pk),
+        "status": session.status,
+        "current_step": session.current_step,
+        "answers": {k: v for k, v in session.answers.items() if k != "step_13"},
+        "step8_features": session.step8_features,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+    }
+
+
+def _estimate_data(estimate: Estimate) -> dict[str, Any]:
+    body = None
+    if estimate.status == Estimate.Status.COMPLETED:
+        body = {k: v for k, v in estimate.raw_json.items() if k not in ("user_input", "audit_warnings")}
+    return {"estimate_id": str(estimate.pk), "session_id": str(estimate.session_id), "status": estimate.status,
+            "estimate": body}
+
+
+# --- endpoints -------------------------------------------------------------------------------------------
+@router.post("/session", response={200: SessionOut}, summary="セッション新規作成")
+def create_session(request: HttpRequest) -> dict[str, Any]:
+    return _session_data(steps.create_session())
+
+
+@router.get("/session/{session_id}", response={200: SessionOut, 404: Error}, summary="セッション取得")
+def get_session(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    key = steps.session_cache_key(session_id)
+    data = cache.get(key)
+    if data is None:
+        data = _session_data(steps.get_session(session_id))
+        cache.set(key, data, settings.ESTIMATE_SESSION_CACHE_S)
+    return data
+
+
+@router.post("/step", response={200: StepOut, 400: Error, 404: Error}, summary="ステップ回答送信")
+def post_step(request: HttpRequest, payload: StepIn) -> dict[str, Any]:
+    session = steps.record_step(payload.session_id, payload.step_number, payload.value, payload.answers)
+    triggered = payload.step_number == 7 and payload.answers is not None
+    return {"session_id": session.pk, "step_number": payload.step_number,
+            "next_step": payload.step_number + 1 if payload.step_number < 13 else None,
+            "step8_features": session.step8_features if triggered else None}
+
+
+@router.post("/generate", response={200: EstimateOut, 400: Error, 404: Error, 500: Error}, summary="見積もり生成")
+def post_generate(request: HttpRequest, payload: GenerateIn) -> Any:
+    session = steps.get_session(payload.session_id)
+    answers = {**session.answers, **steps.normalised_answers(payload.answers)}
+    missing = steps.missing_for_generate(answers)
+    if missing and not hasattr(session, "estimate"):
+        titles = "、".join(f"{n}（{steps.STEP_TITLES[n]}）" for n in missing)
+        raise InputError(f"未回答のステップがあります: {titles}", field="answers")
+    estimate = generate_estimate(payload.session_id, payload.answers)
+    steps.forget_cached_session(payload.session_id)
+    if estimate.status == Estimate.Status.FAILED:
+        return Status(500, {"detail": "見積もりの生成に失敗しました。時間をおいて再度お試しください。"})
+    return _estimate_data(estimate)
+
+
+@router.get("/result/{result_id}", response={200: EstimateOut, 404: Error}, summary="結果ポーリング")
+def get_result(request: HttpRequest, result_id: uuid.UUID) -> Any:
+    estimate = Estimate.objects.filter(pk=result_id).first() or Estimate.objects.filter(session_id=result_id).first()
+    if estimate is None:
+        return Status(404, {"detail": "見積もり結果が見つかりません"})
+    return _estimate_data(estimate)
+
+
+api.add_router("/api/v1/estimate/", router)
+
+
+@api.get("/health", auth=None, response={200: Health, 503: Health}, tags=["health"], summary="ヘルスチェック")
+def health(request: HttpRequest) -> Any:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        log.exception("Health check: database unavailable")
+        return Status(503, {"status": "error", "database": "unavailable"})
+    return {"status": "ok", "database": "ok"}
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+def _json(request: HttpRequest, data: dict[str, Any], status: int) -> HttpResponse:
+    return api.create_response(request, data, status=status)
+
+
+@api.exception_handler(Forbidden)
+def _forbidden(request: HttpRequest, exc: Forbidden) -> HttpResponse:
+    return _json(request, {"detail": "APIキーが正しくありません"}, 403)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _json(request, {"detail": "APIキーが正しくありません"}, 403)
+
+
+@api.exception_handler(InputError)
+def _input_error(request: HttpRequest, exc: InputError) -> HttpResponse:
+    return _json(request, {"detail": exc.reason, "field": exc.field or None}, 400)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "payload", "path", "query")),
+               "message": str(e.get("msg", ""))} for e in exc.errors]
+    return _json(request, {"detail": "リクエストの内容が正しくありません", "errors": errors}, 400)
+
+
+@api.exception_handler(SessionNotFound)
+def _session_not_found(request: HttpRequest, exc: SessionNotFound) -> HttpResponse:
+    return _json(request, {"detail": "セッションが見つかりません"}, 404)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _json(request, {"detail": "見つかりません"}, 404)
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = _json(request, {"detail": "リクエストが多すぎます。1分ほど待ってから再度お試しください。"}, 429)
+    if exc.wait:
+        response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    status = exc.status_code
+    if status == 400 or status == 422:
+        return _json(request, {"detail": "リクエストの内容が正しくありません"}, 400)
+    messages = {403: "アクセスが拒否されました", 404: "見つかりません", 405: "許可されていないメソッドです"}
+    return _json(request, {"detail": messages.get(status, "リクエストを処理できませんでした")}, status)
+
+
+@api.exception_handler(Exception)
+def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("Estimate API: unhandled error on %s %s", request.method, request.path)
+    return _json(request, {"detail": "内部エラーが発生しました。時間をおいて再度お試しください。"}, 500)

@@ -1,0 +1,48 @@
+"""``hokan estimate``: the price engine from the command line, and the TTL cleanup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from hokan.core.errors import InputError
+
+app = typer.Typer(help="AI見積もり（設計書004）", no_args_is_help=True, add_completion=False)
+
+
+def load_answers(path: Path) -> dict:
+    """Read ANSWERS.json (step_1…step_12, optional step_8_categories); InputError if unusable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"ファイルを読めません: {exc.strerror}", source=str(path)) from exc
+    except ValueError as exc:
+        raise InputError(f"JSONとして読めません: {exc}", source=str(path)) from exc
+    if not isinstance(data, dict):
+        raise InputError("JSONオブジェクト（{...}）を指定してください", source=str(path))
+    return data
+
+
+@app.command("quote", help="回答ファイル（ANSWERS.json）から価格計算エンジンの結果（calculated_data）をJSONで出力します。")
+def quote(answers_file: Path = typer.Argument(..., help="step_1〜step_12 を含むJSONファイル")) -> None:
+    from hokan.estimate import pricing
+    from hokan.estimate.sanitizer import sanitize
+
+    try:
+        answers = load_answers(answers_file)
+    except InputError as exc:
+        typer.echo(f"エラー: {exc}", err=True)
+        raise typer.Exit(2) from None
+    categories = answers.pop("step_8_categories", None)
+    user_input = sanitize(answers, categories if isinstance(categories, dict) else None)
+    typer.echo(json.dumps(pricing.calculate(user_input), ensure_ascii=False, indent=2))
+
+
+@app.command("cleanup", help="保持期間（DATA_TTL_DAYS）を過ぎたセッションと見積もりを削除します。")
+def cleanup() -> None:
+    from hokan.estimate.cleanup import delete_expired
+
+    sessions, estimates = delete_expired()
+    typer.echo(f"削除しました: セッション {sessions} 件、見積もり {estimates} 件")

@@ -1,0 +1,239 @@
+"""A real HTTP server on 127.0.0.1 that speaks Gemini's REST ``generateContent`` wire format.
+
+::
+
+    from tests.fakes.gemini_server import FakeGeminiServer, GeminiReply
+
+    with FakeGeminiServer(api_key="test-key") as server:
+        server.enqueue(GeminiReply.rate_limited(retry_after="1"), GeminiReply.json({"a": 1}))
+        client = GeminiClient("test-key", "gemini-2.5-flash", server.base_url)
+        ...
+        assert server.requests[0].json["generationConfig"]["temperature"] == 0.5
+
+Endpoint: ``POST /v1beta/models/{model}:generateContent`` with the key in the
+``x-goog-api-key`` header (or ``?key=``), else 403 PERMISSION_DENIED like Google (an
+invalid key is 400 API_KEY_INVALID there; both are refusals). Answers are the real
+response shape: ``candidates[0].content.parts[0].text``, ``finishReason``,
+``usageMetadata`` (promptTokenCount, candidatesTokenCount, thoughtsTokenCount,
+totalTokenCount), ``modelVersion``, ``responseId``. Errors use Google's
+``{"error": {"code", "message", "status", "details"}}``.
+
+Replies are queued (``enqueue``); when the queue is empty ``default_reply`` (or, if set,
+``responder(request_json) -> GeminiReply``) answers:
+
+- ``GeminiReply.json(data)``               a normal answer, text = ``json.dumps(data)``
+- ``GeminiReply.text(text)``               exactly this text (invalid JSON, prose, ...)
+- ``GeminiReply.rate_limited(retry_after=None, retry_delay=None)``  429 RESOURCE_EXHAUSTED,
+                                           with a Retry-After header and/or a RetryInfo detail
+- ``GeminiReply.error(status, message)``   any error (500 INTERNAL, 503 UNAVAILABLE, 400 ...)
+- ``GeminiReply.slow(delay_s, then)``      waits before answering (a timeout when the client
+                                           gives up first)
+
+Every request is recorded in ``server.requests`` (method, path, model, headers, json).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_PATH = re.compile(r"^/v1beta/models/([^/:]+):generateContent$")
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
+                 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+@dataclass(frozen=True)
+class GeminiReply:
+    """One scripted reply; build with the class methods."""
+
+    status: int = 200
+    text: str = "{}"
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    latency_s: float = 0.0
+    prompt_tokens: int = 150
+    output_tokens: int = 60
+    thoughts_tokens: int = 20
+    finish_reason: str = "STOP"
+
+    @classmethod
+    def json(cls, data: Any, **kwargs: Any) -> "GeminiReply":
+        return cls(text=json.dumps(data, ensure_ascii=False), **kwargs)
+
+    @classmethod
+    def raw_text(cls, text: str, **kwargs: Any) -> "GeminiReply":
+        return cls(text=text, **kwargs)
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = None, retry_delay: str | None = None) -> "GeminiReply":
+        details = []
+        if retry_delay is not None:
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+        body = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+                          "status": "RESOURCE_EXHAUSTED", "details": details}}
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return cls(status=429, body=body, headers=headers)
+
+    @classmethod
+    def error(cls, status: int, message: str = "An internal error has occurred.") -> "GeminiReply":
+        body = {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
+        return cls(status=status, body=body)
+
+    @classmethod
+    def slow(cls, delay_s: float, then: "GeminiReply | None" = None) -> "GeminiReply":
+        return replace(then or cls(), latency_s=delay_s)
+
+
+@dataclass(frozen=True)
+class GeminiRequest:
+    method: str
+    path: str
+    model: str | None
+    headers: dict[str, str]
+    json: Any
+
+    @property
+    def system_text(self) -> str:
+        parts = ((self.json or {}).get("systemInstruction") or {}).get("parts") or []
+        return "".join(p.get("text", "") for p in parts)
+
+    @property
+    def user_text(self) -> str:
+        contents = (self.json or {}).get("contents") or []
+        return "".join(p.get("text", "") for c in contents for p in c.get("parts", []))
+
+    @property
+    def temperature(self) -> float | None:
+        return ((self.json or {}).get("generationConfig") or {}).get("temperature")
+
+
+class FakeGeminiServer:
+    """The fake. ``base_url`` is ``http://127.0.0.1:<port>`` (the client appends ``/v1beta/...``)."""
+
+    def __init__(self, *, api_key: str = "test-key", default_reply: GeminiReply | None = None,
+                 responder: Callable[[dict[str, Any]], GeminiReply] | None = None) -> None:
+        self.api_key = api_key
+        self.default_reply = default_reply or GeminiReply.json({"ok": True})
+        self.responder = responder
+        self.requests: list[GeminiRequest] = []
+        self._queue: queue.Queue[GeminiReply] = queue.Queue()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "FakeGeminiServer":
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-gemini", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeGeminiServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def enqueue(self, *replies: GeminiReply) -> None:
+        for reply in replies:
+            self._queue.put(reply)
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _next_reply(self, body: dict[str, Any]) -> GeminiReply:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return self.responder(body) if self.responder else self.default_reply
+
+    @staticmethod
+    def response_body(reply: GeminiReply, model: str) -> dict[str, Any]:
+        return {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": reply.text}]},
+                            "finishReason": reply.finish_reason, "index": 0}],
+            "usageMetadata": {"promptTokenCount": reply.prompt_tokens, "candidatesTokenCount": reply.output_tokens,
+                              "thoughtsTokenCount": reply.thoughts_tokens,
+                              "totalTokenCount": reply.prompt_tokens + reply.output_tokens + reply.thoughts_tokens},
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex[:22],
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeGeminiServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        match = _PATH.match(parts.path)
+        with fake._lock:
+            fake.requests.append(GeminiRequest("POST", parts.path, match.group(1) if match else None,
+                                               {k.lower(): v for k, v in self.headers.items()}, body))
+        if not match:
+            return self._send(404, {"error": {"code": 404, "message": f"no route {parts.path}", "status": "NOT_FOUND"}})
+        key = self.headers.get("x-goog-api-key") or (parse_qs(parts.query).get("key") or [""])[0]
+        if key != fake.api_key:
+            return self._send(403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
+                                              "status": "PERMISSION_DENIED"}})
+        if not isinstance(body, dict) or not body.get("contents"):
+            return self._send(400, {"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified",
+                                              "status": "INVALID_ARGUMENT"}})
+        config = body.get("generationConfig") or {}
+        if "responseJsonSchema" in config and ("responseSchema" in config or "responseMimeType" not in config):
+            return self._send(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+                                              "responseJsonSchema requires responseMimeType and excludes responseSchema"}})
+        reply = fake._next_reply(body)
+        if reply.latency_s:
+            time.sleep(reply.latency_s)
+        if reply.status != 200:
+            return self._send(reply.status, reply.body or {}, reply.headers)
+        self._send(200, fake.response_body(reply, match.group(1)), reply.headers)
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
