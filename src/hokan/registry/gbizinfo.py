@@ -1,0 +1,298 @@
+"""A client of the gBizINFO REST API v2 (経済産業省 gBizINFO) and its adapter to CompanyRecord.
+
+API (OpenAPI document "GビズインフォREST API" version v2, served by gBizINFO at
+https://info.gbiz.go.jp/hojin/swagger-ui.html; usage page https://info.gbiz.go.jp/api/index.html):
+
+- base URL ``https://api.info.gbiz.go.jp/hojin`` (setting ``GBIZINFO_API_BASE_URL``); no trailing
+  slash (the spec: 「末尾にスラッシュ（/）があるとエラーになります」);
+- authentication: the header ``X-hojinInfo-api-token`` (token from 「Web API利用申請」;
+  setting / environment variable ``GBIZINFO_API_TOKEN``);
+- ``GET /v2/hojin/{corporate_number}``: the basic information of one 法人;
+- ``GET /v2/hojin?name=…&prefecture=NN&page=1&limit=N``: search; ``name`` matches partially,
+  ``prefecture`` is the 2-digit 全国地方公共団体コード of the prefecture (01 北海道 … 47 沖縄県),
+  ``limit`` 0–5000 (default 1000), ``page`` 1–10;
+- the answer: ``{"hojin-infos": [HojinInfo…], "id", "message", "errors"?}``; a HojinInfo has
+  ``corporate_number``, ``name``, ``location``, ``postal_code`` (7 digits), ``capital_stock``
+  (int, JPY), ``employee_number`` (int), ``date_of_establishment``, ``founding_year`` (創業年, not
+  設立), ``representative_name``, ``company_url``, ``business_summary``, ``industry`` (list) …
+
+Rate limit: gBizINFO does not publish a per-second limit in its API page; the documented rule,
+as quoted by Domo's gBizINFO connector manual (https://www.domo.com/docs/ja/s/article/5241119778967),
+is that a token making 6,000 or more calls within 10 minutes is blocked for 10 minutes. We keep
+one process at most one request per ``GBIZINFO_API_MIN_INTERVAL_S`` seconds (default 1.0, i.e.
+600 per 10 minutes, the pace of that connector and of the ``gbizinfo`` PyPI client's default
+``rate_limit_per_sec=1.0``). A 429 is raised as ``RegistryRateLimited`` with the server's
+Retry-After; the client does not retry (the caller's task does, STYLE §2 "stacked retries").
+
+Every request URL passes the SSRF guard (``hokan.core.web.check_url``, with
+``HOKAN_FETCH_ALLOW_HOSTS`` so tests can reach their fake on 127.0.0.1); redirects are not
+followed.
+
+``company_row`` is the one adapter from gBizINFO's English field names to ours: it feeds the
+HojinInfo through the same column table as gBizINFO CSV imports (``import_registry``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from hokan.core import ja
+from hokan.core.errors import InputError
+from hokan.core.web import check_url
+from hokan.registry.errors import (
+    RegistryAuthError,
+    RegistryConfigError,
+    RegistryRateLimited,
+    RegistryRequestError,
+    RegistryUnavailable,
+)
+from hokan.registry.import_registry import ParsedRow, _gbiz_index, _parse_gbizinfo, _RowError, upsert
+from hokan.registry.models import CompanyRecord
+
+TOKEN_HEADER = "X-hojinInfo-api-token"
+SOURCE = CompanyRecord.Source.GBIZINFO_API
+
+# One pace per process, shared by all clients (they share the token's quota).
+_pace_lock = threading.Lock()
+_last_request_at: float | None = None
+
+
+class GbizinfoClient:
+    """gBizINFO REST API v2. Thread-safe; create with ``from_settings()``.
+
+    token: the API token; base_url: up to ``/hojin``; min_interval_s: seconds between the starts of
+    two requests of this process; timeout_s: connect/read timeout in seconds; allow_hosts: hosts
+    the SSRF guard lets through (tests); transport: an httpx transport (tests); sleep/clock:
+    injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str = "https://api.info.gbiz.go.jp/hojin",
+        min_interval_s: float = 1.0,
+        timeout_s: float = 30.0,
+        allow_hosts: tuple[str, ...] | list[str] = (),
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not token:
+            raise RegistryConfigError("gBizINFO の API トークンが設定されていません（環境変数 GBIZINFO_API_TOKEN）")
+        self.token = token
+        self.base_url = base_url.rstrip("/")
+        self.min_interval_s = min_interval_s
+        self.allow_hosts = tuple(allow_hosts)
+        self._sleep = sleep
+        self._clock = clock
+        self._http = httpx.Client(
+            timeout=timeout_s, follow_redirects=False, trust_env=False, transport=transport,
+            headers={TOKEN_HEADER: token, "Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(cls) -> "GbizinfoClient":
+        """A client from ``GBIZINFO_API_*`` settings. Raises RegistryConfigError without a token."""
+        from django.conf import settings
+
+        return cls(
+            token=settings.GBIZINFO_API_TOKEN,
+            base_url=settings.GBIZINFO_API_BASE_URL,
+            min_interval_s=settings.GBIZINFO_API_MIN_INTERVAL_S,
+            timeout_s=settings.GBIZINFO_API_TIMEOUT_S,
+            allow_hosts=settings.HOKAN_FETCH_ALLOW_HOSTS,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "GbizinfoClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- endpoints -------------------------------------------------------------------------
+    def get(self, corporate_number: str) -> dict[str, Any] | None:
+        """``GET /v2/hojin/{corporate_number}``: the HojinInfo dict, or None when unknown (404 or
+        an empty list).
+
+        Raises:
+            ValueError: ``corporate_number`` is not a valid 法人番号.
+            RegistryAuthError, RegistryRateLimited, RegistryUnavailable, RegistryRequestError,
+            FetchBlocked (the SSRF guard refused the base URL).
+        """
+        number = ja.parse_corporate_number(corporate_number)
+        if number is None:
+            raise ValueError(f"法人番号として正しくありません: {corporate_number}")
+        data = self._get(f"/v2/hojin/{number}", {}, not_found_ok=True)
+        infos = (data or {}).get("hojin-infos") or []
+        return infos[0] if infos else None
+
+    def search(self, *, name: str, prefecture: str = "", limit: int = 10) -> list[dict[str, Any]]:
+        """``GET /v2/hojin?name=…``: HojinInfo dicts whose name contains ``name`` (gBizINFO's
+        partial match), in ``prefecture`` when given (a prefecture name, e.g. "東京都"). At most
+        ``limit`` (1–5000) results, first page only.
+
+        Raises:
+            ValueError: an unknown prefecture or a limit out of range. Else as ``get``.
+        """
+        if not 1 <= limit <= 5000:
+            raise ValueError(f"limit must be 1–5000, got {limit}")
+        params = {"name": ja.fold(name).strip(), "page": "1", "limit": str(limit)}
+        if prefecture:
+            params["prefecture"] = prefecture_code(prefecture)
+        data = self._get("/v2/hojin", params, not_found_ok=True)
+        return list((data or {}).get("hojin-infos") or [])
+
+    def url_for(self, path: str) -> str:
+        return self.base_url + path
+
+    # --- transport -------------------------------------------------------------------------
+    def _pace(self) -> None:
+        global _last_request_at
+        with _pace_lock:
+            now = self._clock()
+            if _last_request_at is not None:
+                wait = self.min_interval_s - (now - _last_request_at)
+                if wait > 0:
+                    self._sleep(wait)
+                    now = self._clock()
+            _last_request_at = now
+
+    def _get(self, path: str, params: dict[str, str], *, not_found_ok: bool) -> dict[str, Any] | None:
+        url = self.url_for(path)
+        check_url(url, allow_hosts=self.allow_hosts)
+        self._pace()
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            raise RegistryUnavailable(f"gBizINFO API がタイムアウトしました: {url}") from exc
+        except httpx.TransportError as exc:
+            raise RegistryUnavailable(f"gBizINFO API に接続できません: {url} ({exc})") from exc
+        status = response.status_code
+        if status == 404 and not_found_ok:
+            return None
+        if status in (401, 403):
+            raise RegistryAuthError(
+                f"gBizINFO API がトークンを拒否しました（HTTP {status}）。GBIZINFO_API_TOKEN を確認してください",
+                status_code=status,
+            )
+        if status == 429:
+            retry_after = _retry_after_s(response.headers.get("Retry-After"))
+            raise RegistryRateLimited(
+                f"gBizINFO API の利用制限に達しました（HTTP 429）"
+                + (f"。{retry_after:.0f} 秒後に再試行してください" if retry_after is not None else ""),
+                retry_after_s=retry_after,
+            )
+        if status >= 500:
+            raise RegistryUnavailable(f"gBizINFO API のサーバーエラーです（HTTP {status}）", status_code=status)
+        if status != 200:
+            raise RegistryRequestError(f"gBizINFO API がリクエストを拒否しました（HTTP {status}）", status_code=status)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise RegistryUnavailable(f"gBizINFO API の応答が JSON ではありません: {url}", status_code=status) from exc
+        if not isinstance(data, dict):
+            raise RegistryUnavailable(f"gBizINFO API の応答の形式が想定外です: {url}", status_code=status)
+        return data
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date, RFC 9110 §10.2.3), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def prefecture_code(prefecture: str) -> str:
+    """The 2-digit 全国地方公共団体コード prefix of a prefecture: "東京都" → "13".
+
+    Raises:
+        ValueError: not one of the 47 prefectures.
+    """
+    folded = ja.fold(prefecture).strip()
+    if folded not in ja.PREFECTURES:
+        raise ValueError(f"都道府県名として正しくありません: {prefecture}")
+    return f"{ja.PREFECTURES.index(folded) + 1:02d}"
+
+
+# --- the adapter ---------------------------------------------------------------------------
+def company_row(info: dict[str, Any], *, row: int = 1) -> ParsedRow:
+    """A gBizINFO HojinInfo (API v2 JSON object) as a ParsedRow with source "gbizinfo_api".
+
+    English names map to ours through the gBizINFO column table of ``import_registry``
+    (corporate_number, name, location → address/prefecture/city/location, postal_code,
+    capital_stock → capital (JPY), employee_number → employee_count, date_of_establishment →
+    established_year, company_url → website_url, representative_name, industry (list joined
+    with 「、」)). founding_year (創業年) is not the 設立年 and is not used; business_summary and
+    other fields stay in ``raw`` only.
+
+    Raises:
+        InputError: a value does not validate (field = the gBizINFO name).
+    """
+    flat: dict[str, str] = {}
+    for key, value in info.items():
+        if value is None or isinstance(value, dict):
+            continue
+        if isinstance(value, list):
+            if key != "industry" or not all(isinstance(v, str) for v in value):
+                continue
+            value = "、".join(value)
+        text = str(value)
+        if key == "date_of_establishment" and "T" in text:
+            text = text.split("T", 1)[0]  # "1937-08-28T00:00:00+09:00"
+        flat[key] = text
+    headers = list(flat)
+    try:
+        parsed = _parse_gbizinfo(row, headers, list(flat.values()), _gbiz_index(headers), capital_unit=1)
+    except _RowError as exc:
+        raise InputError(exc.reason, source="gBizINFO API", row=row, field=exc.header) from None
+    parsed.source = SOURCE
+    return parsed
+
+
+def store(infos: list[dict[str, Any]], *, source_url: str) -> list[CompanyRecord]:
+    """Upsert HojinInfo dicts into CompanyRecord (source "gbizinfo_api"); returns the records.
+
+    Raises:
+        InputError: an info does not validate (nothing of it is written; earlier ones are kept).
+    """
+    records = []
+    for number, info in enumerate(infos, start=1):
+        record, _ = upsert(company_row(info, row=number), source_file=source_url)
+        records.append(record)
+    return records
+
+
+def fetch_company(corporate_number: str, *, client: GbizinfoClient | None = None) -> CompanyRecord | None:
+    """Look a 法人番号 up in gBizINFO and store the answer; the stored record, or None if unknown.
+
+    Raises: as ``GbizinfoClient.get`` and ``store``.
+    """
+    own = client is None
+    client = client or GbizinfoClient.from_settings()
+    try:
+        info = client.get(corporate_number)
+        if info is None:
+            return None
+        number = ja.parse_corporate_number(corporate_number)
+        return store([info], source_url=client.url_for(f"/v2/hojin/{quote(number or '')}"))[0]
+    finally:
+        if own:
+            client.close()
