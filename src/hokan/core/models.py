@@ -88,3 +88,6 @@ class UsageDayRecord(models.Model):
         verbose_name = "日次処理レコード"
         verbose_name_plural = "日次処理レコード"
         constraints = [models.UniqueConstraint(fields=["day", "key"], name="usage_day_record_unique")]
+
+
+from hokan.core.api_keys import ApiKey  # noqa: E402,F401  (declared there, registered with core)

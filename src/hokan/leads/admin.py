@@ -37,7 +37,8 @@ from hokan.leads.edit import FieldProblem, changed_fields, clean_field, mark_man
 from hokan.leads.export_leads import METHOD_LABELS
 from hokan.leads.import_leads import _decode_csv, find_existing, map_headers, parse_row, store_row
 from hokan.leads.models import EnrichmentRun, Lead
-from hokan.leads.store import is_blank
+from hokan.leads.refresh import AlreadyEnriching, queue_refresh
+from hokan.leads.store import blank_q, is_blank, search_q
 
 # --- import / export ---------------------------------------------------------------------------------
 
@@ -51,7 +52,7 @@ class CsvAnyEncoding(base_formats.CSV):
     """
 
     def get_title(self) -> str:
-        return "csv（UTF-8 / Shift_JIS 自動判別、書き出しは UTF-8）"
+        return "csv（UTF-8 / Shift_JIS を自動判別）"
 
     def is_binary(self) -> bool:
         return True
@@ -71,6 +72,16 @@ class CsvAnyEncoding(base_formats.CSV):
 
     def export_data(self, dataset: Any, **kwargs: Any) -> bytes:
         return dataset.export("csv", **kwargs).encode("utf-8-sig")
+
+
+class CsvUtf8(CsvAnyEncoding):
+    """CSV export in UTF-8 with a BOM (Excel recognises the encoding by it)."""
+
+    def get_title(self) -> str:
+        return "csv（UTF-8・BOM 付き）"
+
+    def can_import(self) -> bool:
+        return False
 
 
 class CsvCp932(CsvAnyEncoding):
@@ -102,6 +113,9 @@ class LeadResource(resources.ModelResource):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        for name, field in self.fields.items():
+            if name in BY_NAME:
+                field.column_name = BY_NAME[name].label  # headers as `hokan leads export` writes them
         self._mapping: dict[int, str] = {}
         self._source = "admin"
 
@@ -112,9 +126,6 @@ class LeadResource(resources.ModelResource):
         use_transactions = True
         skip_unchanged = True
         report_skipped = True
-
-    def get_export_headers(self, selected_fields: Any = None) -> list[str]:
-        return [BY_NAME[name].label if name in BY_NAME else name for name in super().get_export_headers(selected_fields)]
 
     def export_field(self, field: ie_fields.Field, instance: Lead, **kwargs: Any) -> Any:
         value = getattr(instance, field.attribute, None) if field.attribute else None
@@ -155,6 +166,7 @@ class LeadResource(resources.ModelResource):
         result.import_type = {"created": RowResult.IMPORT_TYPE_NEW, "updated": RowResult.IMPORT_TYPE_UPDATE,
                               "unchanged": RowResult.IMPORT_TYPE_SKIP}[outcome]
         result.add_instance_info(lead)
+        result.instance = lead  # the admin's log entries need it
         diff.compare_with(self, lead)
         result.diff = diff.as_html()
         return result
@@ -162,6 +174,8 @@ class LeadResource(resources.ModelResource):
 
 # --- forms -------------------------------------------------------------------------------------------
 _NUMBER_KINDS = ("int", "yen", "year")
+_NUMBER_HELP = {"int": "人数（「3,499名」「約1200人」も可）", "yen": "円（「1億円」「500万円」も可）",
+                "year": "西暦（「令和6年」「1960年」も可）"}
 
 
 class LeadForm(forms.ModelForm):
@@ -180,13 +194,25 @@ class LeadForm(forms.ModelForm):
             if column.kind in _NUMBER_KINDS and column.name in self.fields:
                 old = self.fields[column.name]
                 self.fields[column.name] = forms.CharField(
-                    label=old.label, required=False, help_text=old.help_text or "「1億円」「3,499名」「令和6年」のようにも入力できます",
+                    label=old.label, required=False, help_text=_NUMBER_HELP[column.kind],
                 )
                 if self.instance.pk and getattr(self.instance, column.name) is not None:
                     self.initial[column.name] = str(_whole_yen(getattr(self.instance, column.name)))
+        if self.instance.pk:
+            # Each input says where its value came from (details in the 取得根拠 table).
+            for source in self.instance.sources.all():
+                field = self.fields.get(source.field)
+                if field is None:
+                    continue
+                method = METHOD_LABELS.get(source.method, source.method)
+                note = f"取得方法: {method}（確度 {_confidence(source.confidence)}）"
+                field.help_text = f"{field.help_text}　{note}" if field.help_text else note
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for column in COLUMNS:
+            if column.kind in _NUMBER_KINDS and cleaned.get(column.name) == "":
+                cleaned[column.name] = None  # the text box's blank is the number column's NULL
         for name in self.changed_data:
             if name not in BY_NAME or name not in cleaned:
                 continue
@@ -215,9 +241,7 @@ class MissingFieldFilter(admin.SimpleListFilter):
         name = self.value()
         if name not in BY_NAME:
             return queryset
-        if Lead._meta.get_field(name).null:
-            return queryset.filter(**{f"{name}__isnull": True})
-        return queryset.filter(**{name: ""})
+        return queryset.filter(blank_q(name))
 
 
 class LastEnrichmentFilter(admin.SimpleListFilter):
@@ -260,6 +284,11 @@ class MethodFilter(admin.SimpleListFilter):
 
 
 # --- admins ------------------------------------------------------------------------------------------
+def _short_url(url: str) -> str:
+    text = url.split("://", 1)[-1]
+    return text if len(text) <= 45 else text[:44] + "…"
+
+
 def _confidence(value: float) -> str:
     return f"{value * 100:.0f}%"
 
@@ -269,12 +298,13 @@ class LeadAdmin(ImportExportModelAdmin):
     form = LeadForm
     resource_classes = [LeadResource]
     import_formats = [CsvAnyEncoding, base_formats.XLSX]
-    export_formats = [CsvAnyEncoding, CsvCp932, base_formats.XLSX]
+    export_formats = [CsvUtf8, CsvCp932, base_formats.XLSX]
     list_display = ("name", "corporate_number", "industry", "prefecture", "phone", "missing_count",
-                    "needs_ai_update", "ai_last_enriched_at", "ai_source")
+                    "needs_ai_update", "last_enriched")
     list_display_links = ("name",)
     list_filter = ("industry", "prefecture", MissingFieldFilter, LastEnrichmentFilter, MethodFilter, "needs_ai_update")
     search_fields = ("name", "corporate_number", "phone", "website_url")
+    search_help_text = "企業名・法人番号・電話番号・公式サイトの一部で検索します"
     list_per_page = 50
     actions = ["mark_for_enrichment", "refresh_now"]
     readonly_fields = ("provenance_table", "public_id", "ai_last_updated", "ai_last_enriched_at", "ai_source",
@@ -287,9 +317,21 @@ class LeadAdmin(ImportExportModelAdmin):
         ("人物", {"fields": ("representative_name", "representative_title", "contact_person_name",
                            "contact_person_position")}),
         ("備考・補完", {"fields": ("notes", "needs_ai_update", "ai_last_enriched_at", "ai_last_updated", "ai_source")}),
-        ("取得根拠（項目ごとの方法・出典・根拠・確度）", {"fields": ("provenance_table",)}),
+        ("取得根拠（項目ごとの方法・出典・根拠・確度）", {"classes": ("wide",), "fields": ("provenance_table",)}),
         ("管理情報", {"classes": ("collapse",), "fields": ("public_id", "created_at", "updated_at")}),
     )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Lead], search_term: str) -> Any:
+        # The same search as the API's ``q`` (a phone typed without hyphens finds the lead too).
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(search_q(search_term)), False
+
+    @admin.display(description="最終補完", ordering="ai_last_enriched_at")
+    def last_enriched(self, lead: Lead) -> str:
+        if lead.ai_last_enriched_at is None:
+            return "未実施"
+        return timezone.localtime(lead.ai_last_enriched_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="欠損")
     def missing_count(self, lead: Lead) -> int:
@@ -306,23 +348,34 @@ class LeadAdmin(ImportExportModelAdmin):
             value = getattr(lead, column.name)
             if source is None and is_blank(value):
                 continue
-            shown = "（空欄）" if is_blank(value) else str(_whole_yen(value))
+            if is_blank(value):
+                shown = "（空欄）"
+            elif column.kind == "yen":
+                shown = f"{int(value):,} 円"
+            else:
+                shown = str(value)
             if source is None:
-                rows.append((column.label, shown, "不明", "", "", "", ""))
+                rows.append((column.label, shown, "記録なし", "", "", "", ""))
                 continue
             link = format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', source.source_url,
-                               source.source_url[:60]) if source.source_url else "—"
+                               _short_url(source.source_url)) if source.source_url else "—"
             rows.append((column.label, shown, METHOD_LABELS.get(source.method, source.method), link,
                          source.quote[:300] or "—", _confidence(source.confidence),
-                         timezone.localtime(source.updated_at).strftime("%Y-%m-%d %H:%M")))
+                         timezone.localtime(source.updated_at).strftime("%Y-%m-%d")))
         if not rows:
             return "まだ値がありません"
+        nowrap = 'style="white-space: nowrap"'
         body = format_html_join(
-            "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            "",
+            "<tr><th " + nowrap + ">{}</th><td>{}</td><td " + nowrap + ">{}</td>"
+            '<td style="word-break: break-all; min-width: 14em">{}</td>'
+            '<td style="min-width: 16em">{}</td>'
+            '<td style="text-align: right">{}</td><td ' + nowrap + ">{}</td></tr>",
+            rows,
         )
         return format_html(
-            '<table class="hokan-provenance"><thead><tr><th>項目</th><th>値</th><th>取得方法</th><th>出典</th>'
-            "<th>根拠（原文）</th><th>確度</th><th>更新</th></tr></thead><tbody>{}</tbody></table>",
+            '<table class="hokan-provenance" style="width: 100%"><thead><tr><th>項目</th><th>値</th><th>取得方法</th>'
+            "<th>出典</th><th>根拠（原文）</th><th>確度</th><th>更新</th></tr></thead><tbody>{}</tbody></table>",
             body,
         )
 
@@ -340,14 +393,12 @@ class LeadAdmin(ImportExportModelAdmin):
 
     @admin.action(description="今すぐ再取得")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
-        from hokan.leads.api import Conflict, queue_refresh
-
         queued, busy = 0, 0
         for lead in queryset[:100]:
             try:
                 queue_refresh(lead, trigger="admin")
                 queued += 1
-            except Conflict:
+            except AlreadyEnriching:
                 busy += 1
         text = f"{queued} 件の再取得を登録しました（状態は「補完の実行」で確認できます）。"
         if busy:
@@ -357,16 +408,23 @@ class LeadAdmin(ImportExportModelAdmin):
         self.message_user(request, text, messages.SUCCESS if queued else messages.WARNING)
 
 
+TRIGGER_LABELS = {"cli": "コマンド", "schedule": "定期実行", "api": "API", "admin": "管理画面"}
+
+
 @admin.register(EnrichmentRun)
 class EnrichmentRunAdmin(admin.ModelAdmin):
     """Read-only: runs are written by the job, never by hand."""
 
-    list_display = ("started_at", "status", "trigger", "lead", "leads_selected", "leads_done", "leads_failed",
+    list_display = ("started_at", "status", "trigger_label", "lead", "leads_selected", "leads_done", "leads_failed",
                     "llm_calls", "cost_usd", "finished_at")
     list_filter = ("status", "trigger", "dry_run")
     search_fields = ("lead__name", "message")
     date_hierarchy = "started_at"
     list_select_related = ("lead",)
+
+    @admin.display(description="起動元", ordering="trigger")
+    def trigger_label(self, run: EnrichmentRun) -> str:
+        return TRIGGER_LABELS.get(run.trigger, run.trigger)
 
     @admin.display(description="コスト (USD)")
     def cost_usd(self, run: EnrichmentRun) -> str:

@@ -26,27 +26,34 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from decimal import Decimal
-from functools import partial
 from typing import Any, Literal
 
-from django.db import transaction
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
-from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status, renderers
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict
 
-from hokan.core.api_keys import ApiKeyAuth, ApiKeyMissing, ApiKeyRejected, RateLimited
+from hokan.core.api_keys import ApiKeyAuth, ApiKeyMissing, ApiKeyRejected
 from hokan.core.budget import get_ledger
+from hokan.core.errors import RateLimited
 from hokan.leads.columns import BY_NAME, VALUE_FIELDS
 from hokan.leads.edit import EditInvalid, FieldProblem, clean_fields, save_manual_edit
 from hokan.leads.models import EnrichmentRun, Lead
+from hokan.leads.refresh import AlreadyEnriching, queue_refresh
+from hokan.leads.store import blank_q, search_q
 
 log = logging.getLogger(__name__)
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """Japanese messages as UTF-8 text rather than \\uXXXX escapes."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
 
 api = NinjaAPI(
     title="hokan 営業リストAPI",
@@ -61,10 +68,10 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=ApiKeyAuth(),
+    renderer=JSONRenderer(),
 )
 
 MissingField = Literal[VALUE_FIELDS]  # type: ignore[valid-type]
-ACTIVE_RUN = (EnrichmentRun.Status.QUEUED, EnrichmentRun.Status.RUNNING)
 Number = int | str  # counts, years and yen may be sent as numbers or as text ("3,499名", "1億円")
 
 
@@ -291,6 +298,11 @@ class Conflict(Exception):
 # --- leads -----------------------------------------------------------------------------------------
 @api.get("/leads", response={200: LeadPage, 422: ValidationErrorOut}, tags=["leads"], summary="営業リストの一覧")
 def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> dict[str, Any]:
+    texts = {"industry": filters.industry, "prefecture": filters.prefecture, "q": filters.q}
+    bad = [FieldProblem(f"{name}: 使えない文字（NUL）が含まれています", field=name)
+           for name, text in texts.items() if text and "\x00" in text]
+    if bad:  # PostgreSQL cannot compare text with NUL in it
+        raise EditInvalid(bad)
     leads = Lead.objects.order_by("pk")
     if filters.industry:
         leads = leads.filter(industry=filters.industry)
@@ -299,25 +311,14 @@ def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> dict[str, A
     if filters.needs_ai_update is not None:
         leads = leads.filter(needs_ai_update=filters.needs_ai_update)
     if filters.missing:
-        leads = leads.filter(missing_q(filters.missing))
-    if filters.q:
-        q = filters.q.strip()
-        leads = leads.filter(
-            Q(name__icontains=q) | Q(corporate_number__startswith=q) | Q(phone__contains=q)
-            | Q(website_url__icontains=q)
-        )
+        leads = leads.filter(blank_q(filters.missing))
+    if filters.q and filters.q.strip():
+        leads = leads.filter(search_q(filters.q))
     offset = (filters.page - 1) * filters.page_size
     return {
         "count": leads.count(), "page": filters.page, "page_size": filters.page_size,
         "items": [lead_dict(lead) for lead in leads[offset:offset + filters.page_size]],
     }
-
-
-def missing_q(field: str) -> Q:
-    """Leads whose column ``field`` is blank (NULL, or "" for text columns)."""
-    if Lead._meta.get_field(field).null:
-        return Q(**{f"{field}__isnull": True})
-    return Q(**{field: ""})
 
 
 @api.post("/leads", response={201: LeadDetail, 409: Error, 422: ValidationErrorOut}, tags=["leads"],
@@ -331,12 +332,12 @@ def create_lead(request: HttpRequest, payload: LeadCreate) -> Status:
     return Status(201, lead_detail(lead))
 
 
-@api.get("/leads/{int:lead_id}", response={200: LeadDetail, 404: Error}, tags=["leads"], summary="企業の詳細と取得根拠")
+@api.get("/leads/{lead_id}", response={200: LeadDetail, 404: Error}, tags=["leads"], summary="企業の詳細と取得根拠")
 def get_lead(request: HttpRequest, lead_id: int) -> dict[str, Any]:
     return lead_detail(get_object_or_404(Lead, pk=lead_id))
 
 
-@api.patch("/leads/{int:lead_id}", response={200: LeadDetail, 404: Error, 409: Error, 422: ValidationErrorOut},
+@api.patch("/leads/{lead_id}", response={200: LeadDetail, 404: Error, 409: Error, 422: ValidationErrorOut},
            tags=["leads"], summary="企業を更新（変更した項目は手入力として保護）")
 def update_lead(request: HttpRequest, lead_id: int, payload: LeadPatch) -> dict[str, Any]:
     lead = get_object_or_404(Lead, pk=lead_id)
@@ -350,46 +351,14 @@ def update_lead(request: HttpRequest, lead_id: int, payload: LeadPatch) -> dict[
     return lead_detail(lead)
 
 
-@api.delete("/leads/{int:lead_id}", response={204: None, 404: Error}, tags=["leads"], summary="企業を削除")
+@api.delete("/leads/{lead_id}", response={204: None, 404: Error}, tags=["leads"], summary="企業を削除")
 def delete_lead(request: HttpRequest, lead_id: int) -> Status:
     get_object_or_404(Lead, pk=lead_id).delete()
     return Status(204, None)
 
 
 # --- refresh and runs -----------------------------------------------------------------------------
-def queue_refresh(lead: Lead, *, trigger: str) -> EnrichmentRun:
-    """Create a queued run for ``lead`` and enqueue ``refresh_lead(run.pk)`` after commit.
-
-    Raises:
-        Conflict: the lead already has a queued or running run.
-    """
-    with transaction.atomic():
-        # The row lock serialises two refreshes of one lead on PostgreSQL (SQLite's
-        # IMMEDIATE transactions serialise all writers), so only one run is ever queued.
-        Lead.objects.select_for_update().filter(pk=lead.pk).first()
-        active = lead.runs.filter(status__in=ACTIVE_RUN).first()
-        if active is not None:
-            raise Conflict(f"この企業は補完中です（実行ID {active.public_id}、{active.get_status_display()}）")
-        run = EnrichmentRun.objects.create(lead=lead, trigger=trigger, status=EnrichmentRun.Status.QUEUED)
-        transaction.on_commit(partial(_enqueue_refresh, run.pk))
-    return run
-
-
-def _enqueue_refresh(run_pk: int) -> None:
-    """Send the run to the Celery queue; if that fails the run is marked failed (never lost silently)."""
-    try:
-        from hokan.leads.tasks import refresh_lead  # written with the Celery work; imported late
-
-        refresh_lead.delay(run_pk)
-    except Exception:  # ImportError, kombu OperationalError, ...: the request itself succeeded
-        log.exception("Could not enqueue refresh of run %s", run_pk)
-        EnrichmentRun.objects.filter(pk=run_pk, status=EnrichmentRun.Status.QUEUED).update(
-            status=EnrichmentRun.Status.FAILED, finished_at=timezone.now(),
-            message="キューに登録できませんでした（ワーカー・Redis の状態を確認してください）",
-        )
-
-
-@api.post("/leads/{int:lead_id}/refresh/", response={202: RefreshOut, 404: Error, 409: Error}, tags=["leads"],
+@api.post("/leads/{lead_id}/refresh/", response={202: RefreshOut, 404: Error, 409: Error}, tags=["leads"],
           summary="この企業を今すぐ再取得（補完）")
 def refresh(request: HttpRequest, lead_id: int) -> Status:
     lead = get_object_or_404(Lead, pk=lead_id)
@@ -397,7 +366,7 @@ def refresh(request: HttpRequest, lead_id: int) -> Status:
     return Status(202, {"run_id": run.public_id, "status": run.status, "status_url": f"/api/runs/{run.public_id}"})
 
 
-@api.get("/runs/{uuid:run_id}", response={200: RunOut, 404: Error}, tags=["runs"], summary="補完の実行状況")
+@api.get("/runs/{run_id}", response={200: RunOut, 404: Error}, tags=["runs"], summary="補完の実行状況")
 def get_run(request: HttpRequest, run_id: uuid.UUID) -> dict[str, Any]:
     return run_dict(get_object_or_404(EnrichmentRun, public_id=run_id))
 
@@ -440,7 +409,7 @@ def _rejected_key(request: HttpRequest, exc: ApiKeyRejected) -> HttpResponse:
 @api.exception_handler(RateLimited)
 def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     response = _json(request, {"detail": str(exc)}, 429)
-    response["Retry-After"] = str(exc.retry_after_s)
+    response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return response
 
 
@@ -485,6 +454,11 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(Conflict)
 def _conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
+    return _json(request, {"detail": str(exc)}, 409)
+
+
+@api.exception_handler(AlreadyEnriching)
+def _already_enriching(request: HttpRequest, exc: AlreadyEnriching) -> HttpResponse:
     return _json(request, {"detail": str(exc)}, 409)
 
 

@@ -55,6 +55,8 @@ def clean_field(field: str, raw: Any) -> Any:
     column = BY_NAME.get(field)
     if column is None:
         raise FieldProblem(f"不明な項目です: {field}", field=field)
+    if isinstance(raw, str) and "\x00" in raw:  # PostgreSQL cannot store NUL in text
+        raise FieldProblem(f"{column.label}: 使えない文字（NUL）が含まれています", field=field)
     try:
         value = clean_value(field, raw)
     except ValueError as exc:
@@ -64,7 +66,8 @@ def clean_field(field: str, raw: Any) -> Any:
             raise FieldProblem("企業名: 空にはできません", field=field)
         return None
     model_field = Lead._meta.get_field(field)
-    if isinstance(value, int) and not -INT32_MAX <= value <= INT32_MAX and model_field.get_internal_type() == "IntegerField":
+    is_int32 = model_field.get_internal_type() == "IntegerField"
+    if is_int32 and isinstance(value, int) and not -INT32_MAX <= value <= INT32_MAX:
         raise FieldProblem(f"{column.label}: 値が大きすぎます: {value}", field=field)
     try:
         model_field.clean(value, None)

@@ -8,12 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Q
+
+from hokan.core import ja
 from hokan.core.fields import FieldValue
 from hokan.leads.models import Lead, LeadFieldSource
 
 
 def is_blank(value: object) -> bool:
     return value is None or value == ""
+
+
+def blank_q(field: str) -> Q:
+    """A filter for leads whose column ``field`` is blank (NULL for number columns, "" for text)."""
+    if Lead._meta.get_field(field).null:
+        return Q(**{f"{field}__isnull": True})
+    return Q(**{field: ""})
+
+
+def search_q(text: str) -> Q:
+    """Leads whose 企業名, 法人番号, 電話番号 or 公式サイト contains ``text`` (a phone typed
+    without hyphens, 「0368717000」, also finds 03-6871-7000)."""
+    text = text.strip()
+    query = (Q(name__icontains=text) | Q(corporate_number__startswith=text) | Q(phone__contains=text)
+             | Q(website_url__icontains=text))
+    phone = ja.parse_phone(text)
+    if phone is not None:
+        query |= Q(phone=phone.national)
+    return query
 
 
 def _blank(field: str) -> object:
