@@ -1,5 +1,9 @@
 """Real servers for tests, started on 127.0.0.1 and stopped by PID.
 
+``redis_server()`` runs a throw-away Redis (Debian's redis-server, apt-packages.txt) on a free
+loopback port, without persistence; the ``redis_server_url`` fixture gives one per test module
+(import it into the test module: ``from tests.servers import redis_server_url``).
+
 ``postgres_server()`` runs a throw-away PostgreSQL cluster (Debian's postgresql package,
 installed by ``make test`` through apt-packages.txt) on a free loopback port. PostgreSQL
 refuses to run as root, so when the tests run as root the cluster belongs to the
@@ -95,3 +99,59 @@ def postgres_server() -> Iterator[str]:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Yield the URL (``redis://127.0.0.1:<port>/0``) of a fresh Redis server; stop it afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found (apt-get install redis-server)")
+    workdir = Path(tempfile.mkdtemp(prefix="hokan-redis-"))
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("Redis did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+try:
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def redis_server_url() -> Iterator[str]:
+        """A Redis server for the test module (skips when redis-server is not installed)."""
+        if not redis_available():
+            pytest.skip("redis-server is not installed (apt-packages.txt)")
+        with redis_server() as url:
+            yield url
+except ImportError:  # pragma: no cover - servers.py is also used outside pytest
+    pass

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "hokan.estimate",
     "hokan.registry",
+    "import_export",  # leads admin: CSV / XLSX import and export
+    "ninja",  # serves the Swagger UI of /api/docs from static files instead of a CDN
 ]
 
 MIDDLEWARE = [
@@ -124,6 +126,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "ja"
+# Japanese only: LocaleMiddleware must not switch the admin to the browser's language.
+LANGUAGES = [("ja", "日本語")]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True
@@ -208,7 +212,7 @@ ESTIMATE_ISSUER_ADDRESS = envstr("ESTIMATE_ISSUER_ADDRESS", "")
 ESTIMATE_ISSUER_CONTACT = envstr("ESTIMATE_ISSUER_CONTACT", "")
 ESTIMATE_VALIDITY_DAYS = envint("ESTIMATE_VALIDITY_DAYS", "30")
 REDIS_URL = envstr("REDIS_URL", "")
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "")  # "" = the after-response work runs in-process
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "")  # "" = REDIS_URL; neither = tasks run in-process
 EMAIL_HOST = envstr("EMAIL_HOST", "")  # SMTP for estimate mails when RESEND_API_KEY is unset
 EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
@@ -232,6 +236,33 @@ GBIZINFO_API_BASE_URL = envstr("GBIZINFO_API_BASE_URL", "https://api.info.gbiz.g
 # 6,000 calls in 10 minutes; see hokan/registry/gbizinfo.py).
 GBIZINFO_API_MIN_INTERVAL_S = envfloat("GBIZINFO_API_MIN_INTERVAL_S", "1.0")
 GBIZINFO_API_TIMEOUT_S = envfloat("GBIZINFO_API_TIMEOUT_S", "30")
+
+# --- REST API (hokan.core.api_keys, hokan.leads.api) ----------------------------------------------
+HOKAN_API_RATE_LIMIT_PER_MIN = envint("HOKAN_API_RATE_LIMIT_PER_MIN", "60")  # per API key; 0 = off
+
+# The cache holds the API rate-limit counters: with REDIS_URL they are shared by all processes.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery / Redis (hokan/celery.py, core.budget.RedisLedger, core.ratelimit) -----------------
+# REDIS_URL (defined with the estimate settings above) is the switch: "" = no Redis — Celery
+# tasks run eagerly in-process, the usage ledger lives in the database and the provider's rate
+# limit is kept per process. Set (e.g. redis://127.0.0.1:6379/0): Redis is the Celery broker and
+# result backend (unless CELERY_BROKER_URL says otherwise), and holds the usage counters and the
+# global rate limit shared by every worker and process.
+INSTALLED_APPS += ["django_celery_beat"]  # noqa: F405  the Beat schedule, editable in the admin
+# The provider's limit (document 000 §6: 60 req/min), enforced across all processes through Redis.
+HOKAN_LLM_RATE_LIMIT_PER_MIN = envint("HOKAN_LLM_RATE_LIMIT_PER_MIN", "60")
+# The nightly run (document 000 §9/§12: every day at 03:00, Asia/Tokyo) as a crontab
+# "minute hour day month weekday". Only the initial value: the schedule is created once in the
+# database (django-celery-beat) and is changed in the admin afterwards.
+HOKAN_ENRICH_SCHEDULE_CRON = envstr("HOKAN_ENRICH_SCHEDULE_CRON", "0 3 * * *")
+# Seconds after which Redis hands an unacknowledged task (its worker died) to another worker.
+# Must be longer than the longest nightly run, or a running task is delivered twice (harmless,
+# paid work is idempotent, but wasteful).
+HOKAN_CELERY_VISIBILITY_TIMEOUT_S = envint("HOKAN_CELERY_VISIBILITY_TIMEOUT_S", str(6 * 3600))
 
 LOGGING = {
     "version": 1,

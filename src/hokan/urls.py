@@ -7,6 +7,13 @@ admin.site.site_header = "hokan 管理画面"
 admin.site.site_title = "hokan"
 admin.site.index_title = "データ補完の管理"
 
+from hokan.estimate.api import api as estimate_api  # noqa: E402
+from hokan.leads.api import api as leads_api  # noqa: E402
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # /api/leads, /api/runs/{id}, /api/usage, /api/docs (issue 3 §4); namespace "leads-api".
+    path("api/", leads_api.urls),
+    # /api/v1/estimate/... and /health (design document 004 §3); its own Ninja namespace.
+    path("", estimate_api.urls),
 ]

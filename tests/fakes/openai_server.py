@@ -138,6 +138,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     deployment: str | None = None
+    received_at: float = 0.0  # time.monotonic() when the request arrived (before any scripted latency)
 
     @property
     def roles(self) -> list[str]:
@@ -370,6 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={k.lower(): v for k, v in self.headers.items()},
                 json=body,
                 deployment=azure.group(1) if azure else None,
+                received_at=time.monotonic(),
             )
         )
 

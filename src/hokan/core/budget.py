@@ -23,8 +23,36 @@ Limits (settings, names as in the document §12):
     POWERPLEXY_MONTHLY_CALL_LIMIT      default 3,000 (calls)
     POWERPLEXY_DAILY_RECORD_LIMIT      default 0 = monthly calls ÷ days in the month (floor, at least 1)
 
-Backends: ``DatabaseLedger`` (one conditional UPDATE per claim: atomic on SQLite and
-PostgreSQL without explicit locks). The Redis backend comes with the leads service issue.
+Idempotency: every reservation has a key (the paid work, e.g. ``lead:42:2026-11-21:1``).
+Reserving a key again returns the stored reservation with ``created=False`` — whatever its
+state: committed or expired (paid already), or still open (the call is in flight in another
+process, or its worker was killed). Callers must not call the provider on a reservation they
+did not create (``complete_json_budgeted`` raises ``AlreadyPaid``). The one exception: a
+*released* reservation (the call failed without a charge) is re-opened for a retry, claiming
+the budget again, and is returned with ``created=True``.
+
+Backends (same interface, same semantics; ``get_ledger()`` chooses):
+
+- ``DatabaseLedger``: one conditional UPDATE per claim: atomic on SQLite and PostgreSQL
+  without explicit locks. Used when REDIS_URL is empty.
+- ``RedisLedger``: Lua scripts (``core/lua/ledger_*.lua``), each run atomically by Redis.
+  Keys (document 000 §8, month = YYYY-MM in Asia/Tokyo)::
+
+      usage:{month}:calls            committed calls (int)
+      usage:{month}:cost             committed cost in integer micro-USD (1 USD = 1,000,000;
+                                     §8 shows a float in USD, integers keep sums exact)
+      usage:{month}:reserved_calls   calls held by open reservations
+      usage:{month}:reserved_cost    micro-USD held by open reservations
+      usage:{month}:open             sorted set of open reservation keys by creation time (s)
+      usage:reservation:{key}        hash per reservation (id, month, calls, estimate, status,
+                                     actual, created_at, settled_at; amounts in micro-USD)
+      usage:reservation_seq          counter for reservation ids
+      usage:day:{YYYY-MM-DD}:records / :keys   the daily record count and the keys counted
+
+  The month's keys expire at the start of the second month after it (a month's figures stay
+  readable for the whole following month); the day's keys two days after the day. The two
+  backends do not share state: switching REDIS_URL on or off mid-month starts from zero.
+
 Months and days are calendar months/days in Asia/Tokyo (TIME_ZONE).
 """
 
@@ -33,6 +61,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -91,7 +120,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class Reservation:
-    """A claim on the budget. ``status`` is that of the stored row when it was returned."""
+    """A claim on the budget. ``status`` is that of the stored row when it was returned.
+
+    created: True when the ``reserve`` call that returned it claimed the budget (a new key, or
+    a released one re-opened); False when an existing reservation of the key was returned
+    (paid, expired, or open in another process): the caller must not pay for the work again.
+    """
 
     id: int
     key: str
@@ -99,6 +133,7 @@ class Reservation:
     calls: int
     estimate_usd: Decimal
     status: str
+    created: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -137,7 +172,7 @@ class UsageSnapshot:
         return self.remaining_calls <= 0 or self.remaining_cost_usd <= 0
 
 
-def _reservation(row: UsageReservation) -> Reservation:
+def _reservation(row: UsageReservation, *, created: bool = False) -> Reservation:
     return Reservation(
         id=row.pk,
         key=row.key,
@@ -145,6 +180,31 @@ def _reservation(row: UsageReservation) -> Reservation:
         calls=row.calls,
         estimate_usd=from_micro_usd(row.estimate_micro_usd),
         status=row.status,
+        created=created,
+    )
+
+
+class _ReopenLost(Exception):
+    """Another process re-opened the same released reservation first (rolls our claim back)."""
+
+
+def _calls_exceeded(limit: int, spent: int) -> BudgetExceeded:
+    return BudgetExceeded(
+        f"今月の API 呼び出し数が上限 {limit:,} 件に達しました",
+        scope="monthly_calls",
+        limit=limit,
+        spent=spent,
+    )
+
+
+def _cost_exceeded(limit_usd: Decimal, spent_micro: int, estimate_micro: int) -> BudgetExceeded:
+    spent = from_micro_usd(spent_micro)
+    return BudgetExceeded(
+        f"今月の API コストが上限 ${limit_usd} に達しました（使用済み・予約中 ${spent}、"
+        f"今回の見積 ${from_micro_usd(estimate_micro)}）",
+        scope="monthly_cost",
+        limit=limit_usd,
+        spent=spent,
     )
 
 
@@ -164,8 +224,9 @@ class DatabaseLedger:
     def reserve(self, *, cost_usd: Decimal, calls: int = 1, key: str, day: dt.date | None = None) -> Reservation:
         """Claim ``calls`` calls and ``cost_usd`` USD of this month's budget for the work ``key``.
 
-        Idempotent: a key reserved before returns that reservation (check ``is_open``; a
-        committed one means the work was already paid for).
+        Idempotent: a key reserved before returns that reservation with ``created=False``
+        (committed or expired: the work was paid for; open: it is in flight elsewhere). A
+        released key is re-opened (the budget claimed again) and returned with ``created=True``.
 
         Raises:
             BudgetExceeded: scope "monthly_calls" or "monthly_cost"; nothing is claimed.
@@ -176,7 +237,7 @@ class DatabaseLedger:
         cost_limit = to_micro_usd(self.limits.cost_usd)
         UsageMonth.objects.get_or_create(month=month)
         existing = UsageReservation.objects.filter(key=key).first()
-        if existing is not None:
+        if existing is not None and existing.status != UsageReservation.Status.RELEASED:
             return _reservation(existing)
         try:
             with transaction.atomic():
@@ -192,32 +253,32 @@ class DatabaseLedger:
                 )
                 if not claimed:
                     raise self._exceeded(month, calls, estimate)
-                row = UsageReservation.objects.create(
-                    key=key, month=month, calls=calls, estimate_micro_usd=estimate
-                )
-        except IntegrityError:
-            # Another process reserved the same key between our lookup and our insert;
-            # the transaction rolled our claim back, so return theirs.
+                if existing is None:
+                    row = UsageReservation.objects.create(
+                        key=key, month=month, calls=calls, estimate_micro_usd=estimate
+                    )
+                else:
+                    reopened = UsageReservation.objects.filter(
+                        pk=existing.pk, status=UsageReservation.Status.RELEASED
+                    ).update(
+                        status=UsageReservation.Status.RESERVED, month=month, calls=calls,
+                        estimate_micro_usd=estimate, actual_micro_usd=None, settled_at=None,
+                        created_at=timezone.now(),
+                    )
+                    if not reopened:
+                        raise _ReopenLost
+                    row = UsageReservation.objects.get(pk=existing.pk)
+        except (IntegrityError, _ReopenLost):
+            # Another process reserved (or re-opened) the same key between our lookup and our
+            # write; the transaction rolled our claim back, so return theirs.
             return _reservation(UsageReservation.objects.get(key=key))
-        return _reservation(row)
+        return _reservation(row, created=True)
 
     def _exceeded(self, month: str, calls: int, estimate: int) -> BudgetExceeded:
         usage = UsageMonth.objects.get(month=month)
         if usage.calls + usage.reserved_calls + calls > self.limits.calls:
-            return BudgetExceeded(
-                f"今月の API 呼び出し数が上限 {self.limits.calls:,} 件に達しました",
-                scope="monthly_calls",
-                limit=self.limits.calls,
-                spent=usage.calls + usage.reserved_calls,
-            )
-        spent = from_micro_usd(usage.cost_micro_usd + usage.reserved_micro_usd)
-        return BudgetExceeded(
-            f"今月の API コストが上限 ${self.limits.cost_usd} に達しました（使用済み・予約中 ${spent}、"
-            f"今回の見積 ${from_micro_usd(estimate)}）",
-            scope="monthly_cost",
-            limit=self.limits.cost_usd,
-            spent=spent,
-        )
+            return _calls_exceeded(self.limits.calls, usage.calls + usage.reserved_calls)
+        return _cost_exceeded(self.limits.cost_usd, usage.cost_micro_usd + usage.reserved_micro_usd, estimate)
 
     def commit(self, reservation: Reservation, *, cost_usd: Decimal) -> None:
         """Replace the reservation's estimate by the actual cost (USD). Idempotent."""
@@ -312,6 +373,145 @@ class DatabaseLedger:
         )
 
 
-def get_ledger() -> DatabaseLedger:
-    """The ledger configured for this deployment (the database backend for now)."""
+def _epoch(day: dt.date) -> int:
+    """Unix seconds of 00:00 of ``day`` in the project's time zone."""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+    return int(start.timestamp())
+
+
+def _month_start(month: str, *, months_later: int = 0) -> dt.date:
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + (number - 1) + months_later
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+class RedisLedger:
+    """The ledger in Redis (``REDIS_URL``), shared by every worker and machine.
+
+    Same interface and semantics as ``DatabaseLedger``; each operation is one Lua script
+    (``core/lua/ledger_reserve.lua``, ``ledger_settle.lua``, ``ledger_claim_record.lua``),
+    which Redis runs atomically, so no interleaving can pass a limit. Key layout and expiry:
+    see the module docstring. Times (``created_at``, staleness) use the Redis server's clock.
+
+    redis_client: a ``redis.Redis`` (default: ``hokan.core.redis_conn.get_redis()``).
+    """
+
+    def __init__(self, limits: Limits | None = None, *, redis_client: Any = None) -> None:
+        from hokan.core.redis_conn import get_redis, load_script
+
+        self.limits = limits or Limits.from_settings()
+        self.redis = redis_client if redis_client is not None else get_redis()
+        self._reserve = self.redis.register_script(load_script("ledger_reserve"))
+        self._settle_script = self.redis.register_script(load_script("ledger_settle"))
+        self._claim = self.redis.register_script(load_script("ledger_claim_record"))
+
+    # --- keys ---------------------------------------------------------------------------
+    @staticmethod
+    def month_keys(month: str) -> list[str]:
+        """[calls, cost, reserved_calls, reserved_cost, open] keys of ``month`` ("YYYY-MM")."""
+        return [f"usage:{month}:{name}" for name in ("calls", "cost", "reserved_calls", "reserved_cost", "open")]
+
+    @staticmethod
+    def reservation_key(key: str) -> str:
+        return f"usage:reservation:{key}"
+
+    @staticmethod
+    def _month_expiry(month: str) -> int:
+        return _epoch(_month_start(month, months_later=2))
+
+    # --- monthly calls and cost -------------------------------------------------------
+    def reserve(self, *, cost_usd: Decimal, calls: int = 1, key: str, day: dt.date | None = None) -> Reservation:
+        """Claim ``calls`` calls and ``cost_usd`` USD of this month's budget for the work ``key``.
+
+        Idempotent exactly as ``DatabaseLedger.reserve``.
+
+        Raises:
+            BudgetExceeded: scope "monthly_calls" or "monthly_cost"; nothing is claimed.
+        """
+        day = day or local_today()
+        month = month_of(day)
+        estimate = to_micro_usd(cost_usd, round_up=True)
+        keys = [self.reservation_key(key), *self.month_keys(month), "usage:reservation_seq"]
+        args = [key, month, calls, estimate, self.limits.calls, to_micro_usd(self.limits.cost_usd),
+                self._month_expiry(month)]
+        code, rid, status, res_month, res_calls, res_estimate, used_calls, used_cost = self._reserve(
+            keys=keys, args=args
+        )
+        status = status.decode() if isinstance(status, bytes) else status
+        res_month = res_month.decode() if isinstance(res_month, bytes) else res_month
+        if code == -1:
+            raise _calls_exceeded(self.limits.calls, int(used_calls))
+        if code == -2:
+            raise _cost_exceeded(self.limits.cost_usd, int(used_cost), estimate)
+        return Reservation(
+            id=int(rid), key=key, month=res_month, calls=int(res_calls),
+            estimate_usd=from_micro_usd(int(res_estimate)), status=status, created=code == 1,
+        )
+
+    def _settle(self, key: str, month: str, status: str, actual_micro: int) -> bool:
+        keys = [self.reservation_key(key), *self.month_keys(month)]
+        return bool(self._settle_script(keys=keys, args=[status, actual_micro, key]))
+
+    def commit(self, reservation: Reservation, *, cost_usd: Decimal) -> None:
+        """Replace the reservation's estimate by the actual cost (USD). Idempotent."""
+        self._settle(reservation.key, reservation.month, "committed", to_micro_usd(cost_usd))
+
+    def release(self, reservation: Reservation) -> None:
+        """Give the reservation back unspent (the call was not made or not charged). Idempotent."""
+        self._settle(reservation.key, reservation.month, "released", 0)
+
+    def settle_stale(self, *, older_than: dt.timedelta = dt.timedelta(hours=1)) -> int:
+        """Commit reservations left open longer than ``older_than`` at their estimate.
+
+        Looks at this month's and last month's open reservations. Returns the number settled.
+        """
+        seconds, _ = self.redis.time()
+        cutoff = seconds - older_than.total_seconds()
+        this_month = month_of(local_today())
+        settled = 0
+        for month in (month_of(_month_start(this_month, months_later=-1)), this_month):
+            for raw in self.redis.zrangebyscore(self.month_keys(month)[4], "-inf", f"({cutoff}"):
+                key = raw.decode() if isinstance(raw, bytes) else raw
+                if self._settle(key, month, "expired", -1):
+                    settled += 1
+        return settled
+
+    # --- daily records ----------------------------------------------------------------
+    def claim_record(self, key: str, *, day: dt.date | None = None) -> bool:
+        """Count the record ``key`` against the day's record limit; as ``DatabaseLedger``."""
+        day = day or local_today()
+        keys = [f"usage:day:{day.isoformat()}:records", f"usage:day:{day.isoformat()}:keys"]
+        expire_at = _epoch(day + dt.timedelta(days=2))
+        return bool(self._claim(keys=keys, args=[key, self.limits.daily_records(day), expire_at]))
+
+    # --- reading ------------------------------------------------------------------------
+    def snapshot(self, *, day: dt.date | None = None) -> UsageSnapshot:
+        """This month's usage and today's records against the limits."""
+        day = day or local_today()
+        month = month_of(day)
+        calls, cost, reserved_calls, reserved_cost, _open = self.month_keys(month)
+        values = self.redis.mget([calls, cost, reserved_calls, reserved_cost, f"usage:day:{day.isoformat()}:records"])
+        calls_n, cost_n, rcalls_n, rcost_n, records_n = (int(v or 0) for v in values)
+        return UsageSnapshot(
+            month=month,
+            calls=calls_n,
+            cost_usd=from_micro_usd(cost_n),
+            reserved_calls=rcalls_n,
+            reserved_cost_usd=from_micro_usd(rcost_n),
+            call_limit=self.limits.calls,
+            cost_limit_usd=self.limits.cost_usd,
+            day=day,
+            records_today=records_n,
+            daily_record_limit=self.limits.daily_records(day),
+        )
+
+
+UsageLedger = DatabaseLedger | RedisLedger
+
+
+def get_ledger() -> UsageLedger:
+    """The ledger configured for this deployment: ``RedisLedger`` when REDIS_URL is set, else
+    ``DatabaseLedger``."""
+    if settings.REDIS_URL:
+        return RedisLedger()
     return DatabaseLedger()

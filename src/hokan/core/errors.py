@@ -8,6 +8,8 @@
     ├─ LLMError ─ LLMConfigError · LLMTransientError(provider, retry_after_s)
     │             · LLMRequestError(provider, status_code) · LLMOutputError(provider, schema_name, raw_output)
     ├─ BudgetExceeded(scope, limit, spent)
+    ├─ AlreadyPaid(key, status)
+    ├─ RateLimited(key, retry_after_s)
     └─ InputError(source, row, field, reason)
 
 Whether an error is retried depends on its type (``LLMTransientError``, ``FetchTimeout``),
@@ -124,6 +126,32 @@ class BudgetExceeded(HokanError):
         self.scope = scope
         self.limit = limit
         self.spent = spent
+
+
+class AlreadyPaid(HokanError):
+    """The paid work ``key`` has a reservation this process did not make: it must not be paid again.
+
+    status: the reservation's state — "committed" / "expired" (paid already, e.g. a retried or
+    redelivered task reaching a lead done earlier today) or "reserved" (in flight in another
+    process, or left open by a killed worker until ``settle_stale`` settles it at its estimate).
+    """
+
+    def __init__(self, message: str, *, key: str, status: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.status = status
+
+
+class RateLimited(HokanError):
+    """A shared rate limit (``hokan.core.ratelimit``) admits no request within the allowed wait.
+
+    key: the limit's name (e.g. "llm:perplexity"); retry_after_s: seconds until a slot frees.
+    """
+
+    def __init__(self, message: str, *, key: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.key = key
+        self.retry_after_s = retry_after_s
 
 
 # --- input --------------------------------------------------------------------------------

@@ -14,6 +14,21 @@
 Each lead is written in its own transaction: a failure leaves that lead's stored values as
 they were and the run goes on with the next one. A log file per day is written to
 ``HOKAN_LOG_DIR/ai_enrich_YYYYMMDD.log``.
+
+Running twice is safe (a retried or redelivered Celery task, or the CLI after a crash):
+
+- a lead done earlier (``needs_ai_update`` off after its call) is not selected again;
+- the LLM call of a lead is paid work under the key ``lead:{id}:{date}`` (a refresh run of one
+  lead: ``lead:{id}:run:{run id}``), and ``complete_json_budgeted`` refuses to call again for
+  a key that is paid or in flight (``AlreadyPaid``): the lead is skipped (``llm =
+  "already_paid"``) and waits for the next day;
+- a provider that keeps failing (``LLMTransientError`` after the client's retries, e.g. HTTP
+  429) or a rate limit that admits nothing in time (``RateLimited``) stops the run:
+  ``report.interrupted_by`` holds the error, and the caller (the Celery task) retries later;
+  the next attempt carries on with the leads still to do.
+
+Every LLM request takes a slot of the provider's shared rate limit first
+(``hokan.core.ratelimit``: HOKAN_LLM_RATE_LIMIT_PER_MIN, through Redis when REDIS_URL is set).
 """
 
 from __future__ import annotations
@@ -36,13 +51,14 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from hokan.core import ja
-from hokan.core.budget import DatabaseLedger, UsageSnapshot, get_ledger, to_micro_usd
-from hokan.core.errors import BudgetExceeded, FetchError, LLMError
+from hokan.core.budget import UsageLedger, UsageSnapshot, get_ledger, to_micro_usd
+from hokan.core.errors import AlreadyPaid, BudgetExceeded, FetchError, LLMError, LLMTransientError, RateLimited
 from hokan.core.extract import extract_profile, find_profile_links
 from hokan.core.fields import FieldValue
 from hokan.core.llm import get_client
 from hokan.core.llm.budgeted import complete_json_budgeted
 from hokan.core.llm.client import JsonRequest, LLMClient
+from hokan.core.ratelimit import RateLimitedClient, llm_rate_limiter
 from hokan.core.web import Fetcher, Page, fetcher_from_settings
 from hokan.leads.columns import BY_NAME, ENRICHABLE_FIELDS
 from hokan.leads.models import EnrichmentRun, Lead
@@ -87,6 +103,7 @@ class LeadOutcome:
     asked: list[str] = field(default_factory=list)
     cost_usd: Decimal = Decimal("0")
     error: str = ""
+    exception: BaseException | None = field(default=None, repr=False)  # for the error notice's trace
 
 
 @dataclass
@@ -101,6 +118,9 @@ class EnrichReport:
     usage: UsageSnapshot | None = None
     estimated_cost_usd: Decimal = Decimal("0")
     log_path: Path | None = None
+    # The LLMTransientError / RateLimited that stopped the run early: retry later.
+    interrupted_by: Exception | None = None
+    interrupted_lead: str = ""  # the company whose call was interrupted
 
     @property
     def leads_done(self) -> int:
@@ -374,15 +394,20 @@ def enrich_one(
     *,
     fetcher: Fetcher,
     client: LLMClient,
-    ledger: DatabaseLedger,
+    ledger: UsageLedger,
     day: dt.date,
     dry_run: bool = False,
+    work_key: str | None = None,
 ) -> LeadOutcome:
     """Enrich one lead (steps 3–6). Never raises for a per-lead failure: see ``outcome.error``.
+
+    work_key: the idempotency key of the lead's paid call (default ``lead:{id}:{day}``).
 
     Raises:
         BudgetExceeded: the monthly limit was reached before this lead's LLM call; the
             lead's rule values are already stored.
+        LLMTransientError, RateLimited: the provider is unavailable for now (the rule values
+            are stored, the reservation released); the run should stop and retry later.
     """
     targets = missing_fields(lead, ENRICHABLE_FIELDS)
     outcome = LeadOutcome(lead_id=lead.pk, name=lead.name, missing_before=list(targets))
@@ -428,7 +453,7 @@ def enrich_one(
         logger.info("%s [%s] LLM skipped (offline): %s", lead.name, lead.pk, ", ".join(to_ask))
         return outcome
 
-    key = f"lead:{lead.pk}:{day.isoformat()}"
+    key = work_key or f"lead:{lead.pk}:{day.isoformat()}"
     request = build_request(lead, to_ask, key=key)
     try:
         completion = complete_json_budgeted(
@@ -438,8 +463,19 @@ def enrich_one(
         outcome.llm = "budget"
         outcome.still_missing = remaining
         raise
+    except AlreadyPaid as exc:
+        # Paid (or in flight) under this key already, e.g. a redelivered task: never twice.
+        outcome.llm = "already_paid"
+        outcome.still_missing = remaining
+        logger.info("%s [%s] LLM skipped: %s", lead.name, lead.pk, exc)
+        return outcome
+    except (LLMTransientError, RateLimited):
+        outcome.llm = "error"
+        outcome.still_missing = remaining
+        raise
     except LLMError as exc:
         outcome.llm = "error"
+        outcome.exception = exc
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.still_missing = remaining
         usage = getattr(exc, "usage", None)
@@ -487,10 +523,11 @@ def enrich_leads(
     lead_ids: list[int] | None = None,
     fetcher: Fetcher | None = None,
     client: LLMClient | None = None,
-    ledger: DatabaseLedger | None = None,
+    ledger: UsageLedger | None = None,
     run: EnrichmentRun | None = None,
     on_start: Callable[[int], None] | None = None,
     on_lead: Callable[[LeadOutcome], None] | None = None,
+    trigger: str = "cli",
 ) -> EnrichReport:
     """Run the job (§10) and return its report. Also records an ``EnrichmentRun`` row.
 
@@ -502,13 +539,21 @@ def enrich_leads(
     run: an ``EnrichmentRun`` created beforehand (queued by the API or a task); its lead,
         when set, is the only one enriched. None creates one.
     on_start(total) / on_lead(outcome): progress callbacks.
+    trigger: recorded on the run created here ("cli", "schedule", "api", "admin").
+
+    A provider failure that outlasts the client's retries stops the run with
+    ``report.interrupted_by`` set (see the module docstring); it is not raised.
     """
     fetcher = fetcher or fetcher_from_settings()
     client = client or get_client()
     ledger = ledger or get_ledger()
+    if client.available and not dry_run and not isinstance(client, RateLimitedClient):
+        limiter = llm_rate_limiter(client.provider)
+        if limiter is not None:
+            client = RateLimitedClient(client, limiter)
     day = timezone.localdate()
     if run is None:
-        run = EnrichmentRun.objects.create(dry_run=dry_run)
+        run = EnrichmentRun.objects.create(dry_run=dry_run, trigger=trigger)
     else:
         EnrichmentRun.objects.filter(pk=run.pk).update(status=EnrichmentRun.Status.RUNNING)
         if run.lead_id:
@@ -538,16 +583,28 @@ def enrich_leads(
             if not dry_run and not ledger.claim_record(f"lead:{lead.pk}", day=day):
                 report.stopped_reason = f"本日の処理上限 {usage.daily_record_limit:,} 件に達しました"
                 break
+            # A refresh of one lead pays again on purpose (a new run); a redelivered task of the
+            # same run, or the nightly run twice a day, does not.
+            work_key = f"lead:{lead.pk}:run:{run.public_id}" if run.lead_id else f"lead:{lead.pk}:{day.isoformat()}"
             try:
-                outcome = enrich_one(lead, fetcher=fetcher, client=client, ledger=ledger, day=day, dry_run=dry_run)
+                outcome = enrich_one(lead, fetcher=fetcher, client=client, ledger=ledger, day=day, dry_run=dry_run,
+                                     work_key=work_key)
             except BudgetExceeded as exc:
                 report.stopped_reason = f"⚠️ API上限到達: {exc}"
                 logger.warning(report.stopped_reason)
                 status = EnrichmentRun.Status.LIMITED
                 break
+            except (LLMTransientError, RateLimited) as exc:
+                report.interrupted_by = exc
+                report.interrupted_lead = lead.name
+                report.stopped_reason = f"AI の問い合わせ先が一時的に使えないため中断しました（{exc}）。残りは再試行で処理します"
+                logger.warning("%s [%s]: %s", lead.name, lead.pk, report.stopped_reason)
+                status = EnrichmentRun.Status.FAILED
+                break
             except Exception as exc:  # one broken lead must not stop the night's run
                 logger.exception("lead %s (%s) failed", lead.pk, lead.name)
-                outcome = LeadOutcome(lead_id=lead.pk, name=lead.name, missing_before=[], error=f"{type(exc).__name__}: {exc}")
+                outcome = LeadOutcome(lead_id=lead.pk, name=lead.name, missing_before=[], error=f"{type(exc).__name__}: {exc}",
+                                      exception=exc)
             report.outcomes.append(outcome)
             if on_lead:
                 on_lead(outcome)
@@ -557,7 +614,7 @@ def enrich_leads(
         return _finish(run, report, ledger, day, status)
 
 
-def _finish(run: EnrichmentRun, report: EnrichReport, ledger: DatabaseLedger, day: dt.date, status: str) -> EnrichReport:
+def _finish(run: EnrichmentRun, report: EnrichReport, ledger: UsageLedger, day: dt.date, status: str) -> EnrichReport:
     report.usage = ledger.snapshot(day=day)
     run.status = status
     run.finished_at = timezone.now()

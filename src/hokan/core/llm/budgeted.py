@@ -20,6 +20,15 @@ Accounting rules:
   user prompt, under a new reservation keyed ``{key}:{attempt}``. A second unusable answer
   is re-raised (its cost committed too).
 
+- Idempotency (one payment per key): when ``reserve`` returns a reservation this call did not
+  create (its ``created`` attribute is False: the key was committed or expired — paid
+  already — or is still open in another process or was left open by a killed worker),
+  nothing is sent and ``AlreadyPaid(key, status)`` is raised. A retried or redelivered task
+  therefore never pays twice for the same work; an open reservation of a dead worker is
+  settled at its estimate by ``settle_stale`` (we cannot know whether the provider charged),
+  and the work waits for a new key (the next day's run). Ledgers whose reservations carry
+  no ``created`` attribute are trusted to hand out fresh reservations only.
+
 The committed total therefore equals the sum of the provider-reported costs of every
 answer received.
 """
@@ -30,7 +39,7 @@ import dataclasses
 from decimal import Decimal
 from typing import Any, Protocol
 
-from hokan.core.errors import LLMOutputError
+from hokan.core.errors import AlreadyPaid, LLMOutputError
 from hokan.core.llm.client import Completion, JsonRequest, LLMClient, Usage
 
 # Appended to the user prompt for the re-ask (user-facing prompt text: Japanese).
@@ -72,6 +81,8 @@ def complete_json_budgeted(
 
     Raises:
         BudgetExceeded: from ``ledger.reserve`` (nothing was called).
+        AlreadyPaid: the reservation key already has a reservation made elsewhere (see the
+            module docstring); nothing was called.
         LLMTransientError, LLMRequestError, LLMConfigError: from the client (reservation released).
         LLMOutputError: still no JSON object after the re-ask (or with reask=False);
             ``usage`` on it is the total of the paid attempts.
@@ -82,6 +93,11 @@ def complete_json_budgeted(
     max_calls = 2 if reask else 1
     for call in range(1, max_calls + 1):
         reservation = ledger.reserve(cost_usd=estimate_usd, calls=1, key=f"{key}:{call}")
+        if getattr(reservation, "created", True) is False:
+            status = str(getattr(reservation, "status", ""))
+            raise AlreadyPaid(
+                f"{key}: 本日分の問い合わせは支払済みまたは処理中です（{status}）", key=f"{key}:{call}", status=status
+            )
         try:
             completion = client.complete_json(current, timeout_s=timeout_s)
         except LLMOutputError as exc:
