@@ -124,6 +124,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django 6 behaviour now: a URL typed without a scheme in a form is taken as https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 LANGUAGE_CODE = "ja"
 # Japanese only: LocaleMiddleware must not switch the admin to the browser's language.

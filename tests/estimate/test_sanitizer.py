@@ -115,3 +115,8 @@ def test_it_masks_pii_in_free_text_and_merges_step_8_categories():
     result = sanitize({"4": "担当 090-1234-5678 / a@b.co", "8": ["x_y"]}, {"x_y": "決済連携"})
     assert result["step_4"] == "担当 [PHONE] / [EMAIL]"
     assert result["step_8_categories"] == {"x_y": "決済連携"}
+
+
+def test_it_keeps_non_ascii_digit_keys_as_they_are():
+    # "①".isdigit() is True but int("①") raises: such keys are not step numbers.
+    assert normalise_answers({"①": "x", "🄁": "y", "1": "z"}) == {"①": "x", "🄁": "y", "step_1": "z"}

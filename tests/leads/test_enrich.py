@@ -238,3 +238,31 @@ def test_it_finds_the_profile_page_under_a_common_path_when_the_homepage_is_miss
     assert outcome.fetched == ["https://www.sega.co.jp/company/outline/"]
     assert any("https://www.sega.co.jp/" in error for error in outcome.fetch_errors)  # the 404 is kept
     assert len(outcome.fetch_errors) <= 1 + 6  # the homepage and at most PROBE_LIMIT probes
+
+
+GBIZ_CSV = (
+    "corporate_number,location,name,employee_number,company_url\n"
+    "6010001135680,東京都文京区後楽２丁目６番１号,ＮＥＣネッツエスアイ株式会社,5428,http://www.nesic.co.jp\n"
+    "1111111111111,東京都港区芝公園1-1-1,株式会社同名,10,\n"
+)
+
+
+def test_it_asks_the_registry_before_the_site_and_the_llm(tmp_path, fake_openai_server, no_pages):
+    from hokan.registry.import_registry import import_registry
+
+    (tmp_path / "gbiz.csv").write_text(GBIZ_CSV, encoding="utf-8")
+    import_registry(tmp_path / "gbiz.csv")
+    lead = Lead.objects.create(name="NECネッツエスアイ（株）")
+    fake_openai_server.enqueue(answer(**FULL))
+    report = enrich_leads(client=client_for(fake_openai_server, []), ledger=ledger(), fetcher=no_pages)
+    lead.refresh_from_db()
+    assert (lead.corporate_number, lead.employee_count, lead.prefecture, lead.city) == (
+        "6010001135680", 5428, "東京都", "文京区")
+    source = LeadFieldSource.objects.get(lead=lead, field="employee_count")
+    assert source.method == "registry" and "6010001135680" in source.source_url
+    assert report.outcomes[0].registry == "name"
+    # The registry's values are not asked again; the site it named was tried.
+    prompt = fake_openai_server.requests[0].json["messages"][-1]["content"]
+    missing_line = next(line for line in prompt.splitlines() if line.startswith("欠損項目"))
+    assert "従業員数" not in missing_line and "所在地" not in missing_line and "法人番号" not in missing_line
+    assert report.outcomes[0].fetch_errors and "nesic.co.jp" in report.outcomes[0].fetch_errors[0]

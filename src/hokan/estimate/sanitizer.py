@@ -65,7 +65,8 @@ def normalise_answers(answers: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in (answers or {}).items():
         key = str(key).strip()
-        if key.isdigit():
+        # isdigit() is also true for "①" or "🄁", which int() refuses: ASCII digits only.
+        if key.isascii() and key.isdigit():
             key = f"step_{int(key)}"
         result[key] = value
     if "step_3" in result:

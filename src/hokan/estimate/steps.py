@@ -143,7 +143,7 @@ def normalised_answers(answers: dict[str, Any] | None) -> dict[str, Any]:
     """
     result: dict[str, Any] = {}
     for key, value in normalise_answers(answers).items():
-        match = re.fullmatch(r"step_(\d{1,2})", key)
+        match = re.fullmatch(r"step_([0-9]{1,2})", key)
         if not match:
             continue
         step = int(match.group(1))

@@ -5,7 +5,8 @@
 1. check usage (§8): stop with a warning when the monthly limits are reached;
 2. choose leads with ``needs_ai_update``, never-enriched first, up to the daily record limit;
 3. per lead, find the missing columns (blank and not protected by a manual edit);
-4. rules first ($0): fetch the company site (homepage, then its 会社概要 page) and extract;
+4. the company registry first ($0: EDINET / gBizINFO, by 法人番号 or a unique name);
+   then rules ($0): fetch the company site (homepage, then its 会社概要 page) and extract;
 5. the LLM only for what is still missing and may be asked (never personal data such as a
    contact person), one call per lead, through the usage ledger (reserve → commit);
 6. validate and normalise every value (``values.clean_value``), store it with provenance;
@@ -63,6 +64,7 @@ from hokan.core.web import Fetcher, Page, fetcher_from_settings
 from hokan.leads.columns import BY_NAME, ENRICHABLE_FIELDS
 from hokan.leads.models import EnrichmentRun, Lead
 from hokan.leads.store import apply_values, missing_fields
+from hokan.registry.match import REGISTRY_FIELDS, match_lead
 from hokan.leads.values import clean_value
 
 logger = logging.getLogger("hokan.leads.enrich")
@@ -104,6 +106,7 @@ class LeadOutcome:
     cost_usd: Decimal = Decimal("0")
     error: str = ""
     exception: BaseException | None = field(default=None, repr=False)  # for the error notice's trace
+    registry: str = ""  # "corporate_number" | "name" | "ambiguous" | "not_found" | "" (not asked)
 
 
 @dataclass
@@ -389,6 +392,34 @@ def daily_log(day: dt.date) -> Iterator[Path]:
         handler.close()
 
 
+def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> list[str]:
+    """Step 1, $0: fill what the company registry knows (法人番号 match, or a unique name match).
+
+    An ambiguous name (several registry companies) fills nothing; ``outcome.registry``
+    says how the lead was matched. Returns the columns written.
+    """
+    wanted = [name for name in REGISTRY_FIELDS if name in targets]
+    if not wanted:
+        return []
+    result = match_lead(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
+    outcome.registry = result.status
+    if result.status == "ambiguous":
+        logger.info("%s [%s] registry: %s", lead.name, lead.pk, result.message)
+    values = result.values(fields=wanted)
+    if not values:
+        return []
+    with transaction.atomic():
+        fresh = Lead.objects.select_for_update().get(pk=lead.pk)
+        written = apply_values(fresh, values)
+        if written:
+            fresh.ai_source = Lead.Source.REGISTRY
+            fresh.save()
+    outcome.filled.update({v.field: v for v in values if v.field in written})
+    for name in written:
+        logger.info("%s [%s] %s = %r (registry)", lead.name, lead.pk, name, getattr(fresh, name))
+    return written
+
+
 def enrich_one(
     lead: Lead,
     *,
@@ -421,6 +452,11 @@ def enrich_one(
         with transaction.atomic():
             Lead.objects.filter(pk=lead.pk).update(ai_last_enriched_at=timezone.now(), needs_ai_update=False)
         return outcome
+
+    registry_written = fill_from_registry(lead, targets, outcome)
+    if registry_written:
+        lead.refresh_from_db()
+        targets = [name for name in targets if name not in registry_written]
 
     pages: list[Page] = []
     rule_values: dict[str, FieldValue] = {}
