@@ -44,6 +44,10 @@ def serve(
     timeout: int = typer.Option(120, "--timeout", min=1, help="1リクエストの制限時間（秒）"),
 ) -> None:
     """Web アプリ（管理画面・API）を gunicorn で起動します。"""
+    from django.core.management import call_command
+
+    # The admin's CSS and JS are served by WhiteNoise from STATIC_ROOT.
+    call_command("collectstatic", interactive=False, verbosity=0)
     _exec(["-m", "gunicorn", "hokan.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers),
            "--timeout", str(timeout), "--access-logfile", "-"])
 
