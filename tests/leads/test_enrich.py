@@ -266,3 +266,35 @@ def test_it_asks_the_registry_before_the_site_and_the_llm(tmp_path, fake_openai_
     missing_line = next(line for line in prompt.splitlines() if line.startswith("欠損項目"))
     assert "従業員数" not in missing_line and "所在地" not in missing_line and "法人番号" not in missing_line
     assert report.outcomes[0].fetch_errors and "nesic.co.jp" in report.outcomes[0].fetch_errors[0]
+
+
+def test_it_asks_gbizinfo_online_when_the_local_registry_does_not_know_the_company(settings, no_pages):
+    from tests.fakes.gbizinfo_server import FakeGbizinfoServer
+
+    with FakeGbizinfoServer(token="test-token") as server:
+        server.add({"corporate_number": "6010001135680", "name": "ＮＥＣネッツエスアイ株式会社",
+                    "location": "東京都文京区後楽２丁目６番１号", "employee_number": 5428})
+        server.add({"corporate_number": "1010001000006", "name": "ＮＥＣネッツエスアイサービス株式会社",
+                    "location": "東京都文京区後楽２丁目６番１号", "employee_number": 10})
+        settings.GBIZINFO_API_TOKEN = "test-token"
+        settings.GBIZINFO_API_BASE_URL = server.base_url
+        settings.GBIZINFO_API_MIN_INTERVAL_S = 0
+        settings.HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+        lead = Lead.objects.create(name="NECネッツエスアイ株式会社")
+        report = enrich_leads(client=OfflineClient(), ledger=ledger(), fetcher=no_pages)
+    lead.refresh_from_db()
+    assert (lead.corporate_number, lead.employee_count, lead.city) == ("6010001135680", 5428, "文京区")
+    assert report.outcomes[0].registry == "name"
+    assert [r.query.get("name") for r in server.requests] == [["NECネッツエスアイ株式会社"]]
+
+
+def test_it_goes_on_without_the_registry_when_gbizinfo_refuses_the_token(settings, no_pages):
+    from tests.fakes.gbizinfo_server import FakeGbizinfoServer
+
+    with FakeGbizinfoServer(token="right") as server:
+        settings.GBIZINFO_API_TOKEN = "wrong"
+        settings.GBIZINFO_API_BASE_URL = server.base_url
+        settings.HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+        Lead.objects.create(name="株式会社どこにもない")
+        report = enrich_leads(client=OfflineClient(), ledger=ledger(), fetcher=no_pages)
+    assert report.leads_failed == 0 and report.outcomes[0].registry == "not_found"

@@ -53,7 +53,7 @@ from django.utils import timezone
 
 from hokan.core import ja
 from hokan.core.budget import UsageLedger, UsageSnapshot, get_ledger, to_micro_usd
-from hokan.core.errors import AlreadyPaid, BudgetExceeded, FetchError, LLMError, LLMTransientError, RateLimited
+from hokan.core.errors import AlreadyPaid, BudgetExceeded, FetchError, InputError, LLMError, LLMTransientError, RateLimited
 from hokan.core.extract import extract_profile, find_profile_links
 from hokan.core.fields import FieldValue
 from hokan.core.llm import get_client
@@ -392,6 +392,32 @@ def daily_log(day: dt.date) -> Iterator[Path]:
         handler.close()
 
 
+def ask_gbizinfo(lead: Lead) -> bool:
+    """Look the lead up online in gBizINFO (by 法人番号, else by exact normalised name) and store
+    what it knows in the local registry. True when something was stored.
+
+    A gBizINFO failure (token, rate limit, outage) is logged and never stops the lead: the
+    rules and the LLM still run.
+    """
+    from hokan.registry import gbizinfo
+    from hokan.registry.errors import RegistryError
+
+    try:
+        number = ja.parse_corporate_number(lead.corporate_number or "")
+        if number:
+            return gbizinfo.fetch_company(number) is not None
+        with gbizinfo.GbizinfoClient.from_settings() as client:
+            infos = client.search(name=lead.name, prefecture=lead.prefecture, limit=10)
+            # gBizINFO matches names partially; only the same company name is taken.
+            same = [i for i in infos if ja.company_name_key(str(i.get("name", ""))) == lead.name_key]
+            if same:
+                gbizinfo.store(same, source_url=client.url_for("/v2/hojin"))
+            return bool(same)
+    except (RegistryError, InputError) as exc:
+        logger.warning("%s [%s] gBizINFO lookup failed: %s", lead.name, lead.pk, exc)
+        return False
+
+
 def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> list[str]:
     """Step 1, $0: fill what the company registry knows (法人番号 match, or a unique name match).
 
@@ -402,6 +428,9 @@ def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> 
     if not wanted:
         return []
     result = match_lead(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
+    if result.status == "not_found" and settings.GBIZINFO_API_TOKEN:
+        if ask_gbizinfo(lead):
+            result = match_lead(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
     outcome.registry = result.status
     if result.status == "ambiguous":
         logger.info("%s [%s] registry: %s", lead.name, lead.pk, result.message)
