@@ -1,0 +1,38 @@
+"""The models, the enrichment job, the API and the registry on PostgreSQL, not only SQLite.
+
+Starts a throw-away PostgreSQL server on 127.0.0.1 (tests/servers.py) and runs those test
+files against it in a subprocess with DATABASE_URL pointing at it; pytest-django creates its
+test database there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import postgres_available, postgres_server
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ON_POSTGRESQL = [
+    "tests/leads/test_import.py",
+    "tests/leads/test_enrich.py",
+    "tests/leads/test_api.py",
+    "tests/registry/test_match.py",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries not installed")
+def test_the_models_job_and_api_pass_on_postgresql():
+    with postgres_server() as url:
+        env = dict(os.environ, DATABASE_URL=url)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *ON_POSTGRESQL],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout.splitlines()[-1]
