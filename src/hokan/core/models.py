@@ -8,6 +8,20 @@ from __future__ import annotations
 
 from django.db import models
 
+from hokan.core.ja import company_name_key
+
+
+class CompanyNameKeyMixin:
+    """For models with ``name`` and ``name_key``: keeps ``name_key`` =
+    ``core.ja.company_name_key(name)`` (legal form, spaces and width folded) on every save,
+    so that lead lists and the registry are matched on the same key."""
+
+    def save(self, *args, **kwargs) -> None:
+        self.name_key = company_name_key(self.name)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)  # type: ignore[misc]
+
 
 class UsageMonth(models.Model):
     """Calls and cost of one calendar month (Asia/Tokyo), committed and reserved."""

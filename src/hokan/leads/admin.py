@@ -32,10 +32,11 @@ from import_export.formats import base_formats
 from import_export.results import RowResult
 
 from hokan.core.errors import InputError
+from hokan.core.tabular import decode_csv
 from hokan.leads.columns import BY_NAME, COLUMNS, ENRICHABLE_FIELDS, VALUE_FIELDS
 from hokan.leads.edit import FieldProblem, changed_fields, clean_field, mark_manual
 from hokan.leads.export_leads import METHOD_LABELS
-from hokan.leads.import_leads import _decode_csv, find_existing, map_headers, parse_row, store_row
+from hokan.leads.import_leads import find_existing, map_headers, parse_row, store_row
 from hokan.leads.models import EnrichmentRun, Lead
 from hokan.leads.refresh import AlreadyEnriching, queue_refresh
 from hokan.leads.store import blank_q, is_blank, search_q
@@ -65,7 +66,7 @@ class CsvAnyEncoding(base_formats.CSV):
 
         if isinstance(in_stream, bytes):
             try:
-                in_stream, _encoding = _decode_csv(in_stream)
+                in_stream, _encoding = decode_csv(in_stream)
             except InputError as exc:
                 raise ValueError(exc.reason) from None
         return tablib.import_set(in_stream, format="csv", **kwargs)

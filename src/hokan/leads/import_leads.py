@@ -22,6 +22,7 @@ from django.db import transaction
 
 from hokan.core import ja
 from hokan.core.errors import InputError
+from hokan.core.tabular import decode_csv
 from hokan.core.fields import FieldValue
 from hokan.leads.columns import COLUMNS
 from hokan.leads.models import Lead
@@ -69,22 +70,6 @@ def map_headers(headers: list[str]) -> tuple[dict[int, str], list[str]]:
     return mapping, ignored
 
 
-def _decode_csv(data: bytes) -> tuple[str, str]:
-    """Decode CSV bytes: UTF-8 (BOM or not), else CP932 as Excel writes it."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp932"), "cp932"
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"文字コードを判別できません（UTF-8 / Shift_JIS のどちらでもありません: {exc.start} バイト目）"
-        ) from None
-
-
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], str]:
     """(header cells, iterator of (row number, cells), encoding). Row numbers as Excel shows them.
 
@@ -115,7 +100,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], s
 
         return header, xlsx_rows(), "xlsx"
     if suffix in (".csv", ".tsv", ".txt"):
-        text, encoding = _decode_csv(path.read_bytes())
+        text, encoding = decode_csv(path.read_bytes(), source=str(path))
         dialect = "excel-tab" if suffix == ".tsv" else "excel"
         reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
         try:

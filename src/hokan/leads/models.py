@@ -7,10 +7,10 @@ import uuid
 from django.db import models
 
 from hokan.core.fields import METHODS
-from hokan.core.ja import company_name_key
+from hokan.core.models import CompanyNameKeyMixin
 
 
-class Lead(models.Model):
+class Lead(CompanyNameKeyMixin, models.Model):
     """One company of a sales list. Column names are those of document 000 §5.
 
     Amounts (capital, revenue) are JPY with no decimals; established_year is a western year.
@@ -76,12 +76,6 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs) -> None:
-        self.name_key = company_name_key(self.name)
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
-        super().save(*args, **kwargs)
 
 
 class LeadFieldSource(models.Model):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hokan.core.console import print_row_errors
 from hokan.core.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -54,10 +55,7 @@ def import_command(
     )
     for reason, count in report.skipped.items():
         console.print(f"  取り込み対象外: {reason} {count:,} 行")
-    for error in report.errors[:50]:
-        console.print(f"  [red]✗[/red] {error}")
-    if len(report.errors) > 50:
-        console.print(f"  …ほか {len(report.errors) - 50:,} 行")
+    print_row_errors(console, report.errors)
     if report.errors:
         raise typer.Exit(1)
 

@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from hokan.core import ja
 from hokan.core.errors import InputError
+from hokan.core.tabular import decode_csv
 from hokan.registry.models import CompanyRecord
 
 CHUNK_ROWS = 500
@@ -118,23 +119,6 @@ class _RowError(Exception):
 
 
 # --- reading --------------------------------------------------------------------------------
-def _decode(data: bytes, path: Path) -> tuple[str, str]:
-    """Decode CSV bytes: UTF-8 (BOM or not), else CP932 (as the FSA publishes the code list)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp932"), "cp932"
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"文字コードを判別できません（UTF-8 / Shift_JIS のどちらでもありません: {exc.start} バイト目）",
-            source=str(path),
-        ) from None
-
-
 def _header_key(text: str) -> str:
     return ja.fold(text or "").lower().replace(" ", "").replace("_", "")
 
@@ -472,7 +456,7 @@ def parse_file(path: Path, *, kind: str | None = None, report: ImportReport | No
     path = Path(path)
     if not path.is_file():
         raise InputError("ファイルが見つかりません", source=str(path))
-    text, encoding = _decode(path.read_bytes(), path)
+    text, encoding = decode_csv(path.read_bytes(), source=str(path))
     report = report or ImportReport(source=str(path))
     report.encoding = encoding
     rows = _rows(text)

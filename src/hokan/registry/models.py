@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from django.db import models
 
-from hokan.core.ja import company_name_key
+from hokan.core.models import CompanyNameKeyMixin
 
 EDINET_URL = "https://disclosure2.edinet-fsa.go.jp/"
 GBIZINFO_URL = "https://info.gbiz.go.jp/hojin/ichiran?hojinBango={number}"
 
 
-class CompanyRecord(models.Model):
+class CompanyRecord(CompanyNameKeyMixin, models.Model):
     """A company as public registries describe it. Amounts in JPY (int), years western.
 
     evidence: ``{column: {"source": "edinet"|"gbizinfo_csv"|"gbizinfo_api", "raw": str,
@@ -72,12 +72,6 @@ class CompanyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs) -> None:
-        self.name_key = company_name_key(self.name)
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
-        super().save(*args, **kwargs)
 
     def source_url(self, source: str) -> str | None:
         """The public page of this company in ``source``, or None when it has no page.
