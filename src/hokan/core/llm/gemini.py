@@ -46,9 +46,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
+from hokan.core.llm.retry import RetryPolicy
 from hokan.core.llm.client import Completion, JsonRequest, Usage
 from hokan.core.llm.openai_compat import parse_retry_after
 from hokan.core.llm.parse import extract_json_object
@@ -112,7 +112,10 @@ class GeminiClient:
         self.max_wait_s = max_wait_s
         self.price_table = GEMINI_PRICES if price_table is None else price_table
         self._sleep = sleep
-        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries, rate_limit_wait_s=rate_limit_wait_s, backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s, max_wait_s=max_wait_s,
+        )
         self._headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
         self._transport = transport
 
@@ -129,22 +132,10 @@ class GeminiClient:
             LLMRequestError: other 4xx (e.g. 400 INVALID_ARGUMENT).
             LLMOutputError: no candidate text, or no JSON object in it even after repair.
         """
-        attempts = 0
         timeout = timeout_s if timeout_s is not None else self.timeout_s
-
-        def attempt() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            return self._send(request, timeout)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1) | self._stop_on_long_delay,
-            wait=self._wait,
-            retry=retry_if_exception_type(LLMTransientError),
-            sleep=self._sleep,
-            reraise=True,
+        body, attempts = self.retry_policy.call(
+            lambda: self._send(request, timeout), provider=self.provider, sleep=self._sleep
         )
-        body = retrying(attempt)
         return self._completion(request, body, attempts)
 
     def payload(self, request: JsonRequest) -> dict[str, Any]:
@@ -207,20 +198,6 @@ class GeminiClient:
             return LLMConfigError(f"gemini: HTTP {status}(APIキー・権限・モデル名を確認してください): {detail}",
                                   provider="gemini")
         return LLMRequestError(f"gemini: HTTP {status}: {detail}", provider="gemini", status_code=status)
-
-    # --- retry policy -------------------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, LLMTransientError):
-            if exc.retry_after_s is not None:
-                return exc.retry_after_s
-            if exc.status_code == 429:
-                return self.rate_limit_wait_s
-        return float(self._backoff(state))
-
-    def _stop_on_long_delay(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        return isinstance(exc, LLMTransientError) and exc.retry_after_s is not None and exc.retry_after_s > self.max_wait_s
 
     # --- the answer ------------------------------------------------------------------------------------
     def _completion(self, request: JsonRequest, body: dict[str, Any], attempts: int) -> Completion:

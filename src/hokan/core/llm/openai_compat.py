@@ -81,9 +81,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import openai
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
+from hokan.core.llm.retry import RetryPolicy
 from hokan.core.llm.client import Completion, JsonRequest, Usage
 from hokan.core.llm.parse import extract_json_object
 from hokan.core.llm.prices import DEFAULT_PRICES, Price
@@ -204,7 +204,10 @@ class OpenAICompatClient:
         self.max_wait_s = max_wait_s
         self._sleep = sleep
         self._max_tokens_param = str(defaults["max_tokens_param"])
-        self._backoff = wait_exponential_jitter(multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries, rate_limit_wait_s=rate_limit_wait_s, backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s, max_wait_s=max_wait_s,
+        )
 
         if provider == "azure":
             if not azure_endpoint:
@@ -241,22 +244,10 @@ class OpenAICompatClient:
                 on the error is the cost of that (paid) answer. No re-ask here: that loop
                 is ``budgeted.complete_json_budgeted``'s.
         """
-        attempts = 0
-
-        def attempt() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            return self._send(request, timeout_s if timeout_s is not None else self.timeout_s)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1) | self._stop_on_long_retry_after,
-            wait=self._wait,
-            retry=retry_if_exception_type(LLMTransientError),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        body, attempts = self.retry_policy.call(
+            lambda: self._send(request, timeout), provider=self.provider, sleep=self._sleep
         )
-        body = retrying(attempt)
         return self._completion(request, body, attempts)
 
     # --- one HTTP request -----------------------------------------------------------------
@@ -376,29 +367,6 @@ class OpenAICompatClient:
                 provider=self.provider,
             )
         return LLMRequestError(f"{self.provider}: HTTP {status}: {detail}", provider=self.provider, status_code=status)
-
-    # --- retry policy -----------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, LLMTransientError):
-            if exc.retry_after_s is not None:
-                return exc.retry_after_s
-            if exc.status_code == 429:
-                return self.rate_limit_wait_s
-        return float(self._backoff(state))
-
-    def _stop_on_long_retry_after(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        return (
-            isinstance(exc, LLMTransientError)
-            and exc.retry_after_s is not None
-            and exc.retry_after_s > self.max_wait_s
-        )
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0
-        log.warning("%s: retry %d after %.1fs: %s", self.provider, state.attempt_number, wait, exc)
 
     # --- the answer --------------------------------------------------------------------------
     def _completion(self, request: JsonRequest, body: dict[str, Any], attempts: int) -> Completion:
