@@ -23,40 +23,34 @@ answers the next n requests with 429 (and Retry-After when given). Every request
 
 from __future__ import annotations
 
-import json
-import threading
 import unicodedata
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hokan.core.ja import PREFECTURES
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer, RecordedHTTPRequest
 
 TOKEN_HEADER = "X-hojinInfo-api-token"
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
+# What ``requests`` holds: method, path, query, headers (names as sent).
+RecordedRequest = RecordedHTTPRequest
 
 
-class FakeGbizinfoServer:
-    """The fake. ``base_url`` is ``http://127.0.0.1:<port>/hojin`` (what GBIZINFO_API_BASE_URL takes)."""
+class FakeGbizinfoServer(LocalHTTPServer):
+    """The fake. ``base_url`` is ``http://127.0.0.1:<port>/hojin`` (what GBIZINFO_API_BASE_URL takes).
+    start(), stop() and ``with``: tests/fakes/local_http.py."""
+
+    thread_name = "fake-gbizinfo"
 
     def __init__(self, *, token: str = "test-token") -> None:
+        super().__init__()
         self.token = token
         self.companies: dict[str, dict[str, Any]] = {}
         self.requests: list[RecordedRequest] = []
         self._rate_limited = 0
         self._retry_after: str | None = None
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def add(self, *infos: dict[str, Any]) -> None:
         """Serve these HojinInfo objects (keyed by corporate_number)."""
@@ -71,33 +65,7 @@ class FakeGbizinfoServer:
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/hojin"
-
-    def start(self) -> "FakeGbizinfoServer":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gbizinfo", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeGbizinfoServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{self.root_url}/hojin"
 
     # --- behaviour ---------------------------------------------------------------------------
     def _take_rate_limit(self) -> str | None | bool:
@@ -126,33 +94,18 @@ def _envelope(infos: list[dict[str, Any]], message: str = "200 - OK.") -> dict[s
     return {"hojin-infos": infos, "id": str(uuid.uuid4()), "message": message}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     fake: FakeGbizinfoServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+    content_type = "application/json;charset=UTF-8"
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, {"errors": [{"item": "", "message": message}], "id": str(uuid.uuid4()),
-                            "message": f"{status} - {message}"}, headers)
+        self.send_json(status, {"errors": [{"item": "", "message": message}], "id": str(uuid.uuid4()),
+                                "message": f"{status} - {message}"}, headers)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
-        self.fake.requests.append(
-            RecordedRequest("GET", parts.path, query, {k: v for k, v in self.headers.items()})
-        )
+        self.fake.record(RecordedRequest("GET", parts.path, query, self.header_dict(lower=False)))
         if self.headers.get(TOKEN_HEADER) != self.fake.token:
             return self._error(401, "Unauthorized")
         limited = self.fake._take_rate_limit()
@@ -161,11 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(429, "Too Many Requests", headers)
         path = unquote(parts.path)
         if path == "/hojin/v2/hojin":
-            return self._send(200, _envelope(self.fake.search(query)))
+            return self.send_json(200, _envelope(self.fake.search(query)))
         prefix = "/hojin/v2/hojin/"
         if path.startswith(prefix) and path[len(prefix):].isdigit():
             info = self.fake.companies.get(path[len(prefix):])
             if info is None:
                 return self._error(404, "Not Found")
-            return self._send(200, _envelope([info]))
+            return self.send_json(200, _envelope([info]))
         return self._error(404, "Not Found")
+
+
+FakeGbizinfoServer.handler_class = _Handler

@@ -37,14 +37,14 @@ from __future__ import annotations
 import json
 import queue
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer
 
 _PATH = re.compile(r"^/v1beta/models/([^/:]+):generateContent$")
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -116,48 +116,24 @@ class GeminiRequest:
         return ((self.json or {}).get("generationConfig") or {}).get("temperature")
 
 
-class FakeGeminiServer:
-    """The fake. ``base_url`` is ``http://127.0.0.1:<port>`` (the client appends ``/v1beta/...``)."""
+class FakeGeminiServer(LocalHTTPServer):
+    """The fake. ``base_url`` is ``http://127.0.0.1:<port>`` (the client appends ``/v1beta/...``).
+    start(), stop() and ``with``: tests/fakes/local_http.py."""
+
+    thread_name = "fake-gemini"
 
     def __init__(self, *, api_key: str = "test-key", default_reply: GeminiReply | None = None,
                  responder: Callable[[dict[str, Any]], GeminiReply] | None = None) -> None:
         self.api_key = api_key
         self.default_reply = default_reply or GeminiReply.json({"ok": True})
         self.responder = responder
+        super().__init__()
         self.requests: list[GeminiRequest] = []
         self._queue: queue.Queue[GeminiReply] = queue.Queue()
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "FakeGeminiServer":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-gemini", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeGeminiServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.root_url
 
     def enqueue(self, *replies: GeminiReply) -> None:
         for reply in replies:
@@ -185,55 +161,35 @@ class FakeGeminiServer:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     fake: FakeGeminiServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    content_type = "application/json; charset=UTF-8"
 
     def do_POST(self) -> None:
         fake = self.fake
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json()
         match = _PATH.match(parts.path)
-        with fake._lock:
-            fake.requests.append(GeminiRequest("POST", parts.path, match.group(1) if match else None,
-                                               {k.lower(): v for k, v in self.headers.items()}, body))
+        fake.record(GeminiRequest("POST", parts.path, match.group(1) if match else None, self.header_dict(), body))
         if not match:
-            return self._send(404, {"error": {"code": 404, "message": f"no route {parts.path}", "status": "NOT_FOUND"}})
+            return self.send_json(404, {"error": {"code": 404, "message": f"no route {parts.path}", "status": "NOT_FOUND"}})
         key = self.headers.get("x-goog-api-key") or (parse_qs(parts.query).get("key") or [""])[0]
         if key != fake.api_key:
-            return self._send(403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
+            return self.send_json(403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
                                               "status": "PERMISSION_DENIED"}})
         if not isinstance(body, dict) or not body.get("contents"):
-            return self._send(400, {"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified",
+            return self.send_json(400, {"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified",
                                               "status": "INVALID_ARGUMENT"}})
         config = body.get("generationConfig") or {}
         if "responseJsonSchema" in config and ("responseSchema" in config or "responseMimeType" not in config):
-            return self._send(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+            return self.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
                                               "responseJsonSchema requires responseMimeType and excludes responseSchema"}})
         reply = fake._next_reply(body)
         if reply.latency_s:
             time.sleep(reply.latency_s)
         if reply.status != 200:
-            return self._send(reply.status, reply.body or {}, reply.headers)
-        self._send(200, fake.response_body(reply, match.group(1)), reply.headers)
+            return self.send_json(reply.status, reply.body or {}, reply.headers)
+        self.send_json(200, fake.response_body(reply, match.group(1)), reply.headers)
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+
+FakeGeminiServer.handler_class = _Handler

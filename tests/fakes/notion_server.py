@@ -11,13 +11,12 @@ header; ``server.fail_next(n, status=500)`` for other errors. ``server.requests`
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer
 
 
 @dataclass(frozen=True)
@@ -27,30 +26,21 @@ class NotionRequest:
     json: Any
 
 
-class FakeNotionServer:
+class FakeNotionServer(LocalHTTPServer):
+    """The fake; ``base_url`` is ``http://127.0.0.1:<port>`` (start(), stop() and ``with``:
+    tests/fakes/local_http.py)."""
+
+    thread_name = "fake-notion"
+
     def __init__(self, *, api_key: str = "secret_test") -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests: list[NotionRequest] = []
         self._script: list[tuple[int, dict[str, str]]] = []
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> "FakeNotionServer":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._httpd is not None
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.root_url
 
     def rate_limit_next(self, n: int = 1, retry_after: str = "1") -> None:
         self._script += [(429, {"Retry-After": retry_after})] * n
@@ -59,22 +49,15 @@ class FakeNotionServer:
         self._script += [(status, {})] * n
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     fake: FakeNotionServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    content_type = "application/json; charset=utf-8"
 
     def do_POST(self) -> None:
         fake = self.fake
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json()
         with fake._lock:
-            fake.requests.append(NotionRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            fake.requests.append(NotionRequest(self.path, self.header_dict(), body))
             scripted = fake._script.pop(0) if fake._script else None
         if self.path != "/v1/pages":
             return self._error(404, "object_not_found", "Invalid request URL.")
@@ -91,20 +74,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, "validation_error", "body failed validation: body.parent should be defined.")
         page_id = str(uuid.uuid4())
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        self._send(200, {"object": "page", "id": page_id, "created_time": now, "last_edited_time": now,
-                         "parent": {"type": "database_id", **body["parent"]}, "archived": False,
-                         "properties": body.get("properties", {}),
-                         "url": f"https://www.notion.so/{page_id.replace('-', '')}"})
+        self.send_json(200, {"object": "page", "id": page_id, "created_time": now, "last_edited_time": now,
+                             "parent": {"type": "database_id", **body["parent"]}, "archived": False,
+                             "properties": body.get("properties", {}),
+                             "url": f"https://www.notion.so/{page_id.replace('-', '')}"})
 
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, {"object": "error", "status": status, "code": code, "message": message}, headers)
+        self.send_json(status, {"object": "error", "status": status, "code": code, "message": message}, headers)
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+
+FakeNotionServer.handler_class = _Handler

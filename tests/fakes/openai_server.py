@@ -51,15 +51,15 @@ from __future__ import annotations
 import json
 import queue
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer, RecordedHTTPRequest
 
 _AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
 _CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
@@ -129,13 +129,10 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class RecordedRequest:
-    """A request the fake received. ``json`` is the decoded body (None if not JSON)."""
+class RecordedRequest(RecordedHTTPRequest):
+    """A request the fake received (method, path, query, headers lower-cased, then these).
+    ``json`` is the decoded body (None if not JSON)."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
     json: Any
     deployment: str | None = None
     received_at: float = 0.0  # time.monotonic() when the request arrived (before any scripted latency)
@@ -146,7 +143,7 @@ class RecordedRequest:
         return [m.get("role") for m in (self.json or {}).get("messages", [])]
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalHTTPServer):
     """The fake provider. ``base_url`` is ``http://127.0.0.1:<port>`` (no ``/v1``).
 
     api_key: the key the server accepts (Bearer or ``api-key`` header).
@@ -155,6 +152,8 @@ class FakeOpenAIServer:
         leaves usage with token counts only (like OpenAI and Azure).
     default_reply: used when the queue is empty.
     """
+
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -168,49 +167,15 @@ class FakeOpenAIServer:
         self.model = model
         self.report_cost = report_cost
         self.default_reply = default_reply or Reply.json({"ok": True})
+        super().__init__()
         self.requests: list[RecordedRequest] = []
         self._queue: queue.Queue[Reply] = queue.Queue()
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeOpenAIServer":
-        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (requests still sleeping are abandoned)."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeOpenAIServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
-
+    # --- lifecycle: start(), stop(), ``with``, port (tests/fakes/local_http.py) -----------------
     @property
     def base_url(self) -> str:
         """Root URL; the OpenAI SDK appends ``/chat/completions`` (Perplexity style)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.root_url
 
     @property
     def v1_url(self) -> str:
@@ -233,10 +198,6 @@ class FakeOpenAIServer:
         except queue.Empty:
             return self.default_reply
 
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
     # --- wire format -------------------------------------------------------------------------
     def completion_body(self, reply: Reply, request_json: dict[str, Any]) -> dict[str, Any]:
         """The chat.completion object for a 200 reply."""
@@ -245,10 +206,8 @@ class FakeOpenAIServer:
             "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
-        cost = reply.cost_usd
-        if cost is True:
-            cost = self._fake_cost(reply) if self.report_cost else None
-        if cost is not None and cost is not False:
+        cost = self._reported_cost(reply)
+        if cost is not None:
             input_cost = Decimal(reply.prompt_tokens) * _FAKE_PRICE_PER_TOKEN
             output_cost = Decimal(reply.completion_tokens) * _FAKE_PRICE_PER_TOKEN
             usage["search_context_size"] = "low"
@@ -256,7 +215,7 @@ class FakeOpenAIServer:
                 "input_tokens_cost": float(input_cost),
                 "output_tokens_cost": float(output_cost),
                 "request_cost": float(_FAKE_REQUEST_FEE),
-                "total_cost": float(Decimal(cost)),
+                "total_cost": float(cost),
             }
         body: dict[str, Any] = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -307,16 +266,14 @@ class FakeOpenAIServer:
             "output_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
-        cost = reply.cost_usd
-        if cost is True:
-            cost = self._fake_cost(reply) if self.report_cost else None
-        if cost is not None and cost is not False:
+        cost = self._reported_cost(reply)
+        if cost is not None:
             usage["cost"] = {
                 "currency": "USD",
                 "input_cost": float(Decimal(reply.prompt_tokens) * _FAKE_PRICE_PER_TOKEN),
                 "output_cost": float(Decimal(reply.completion_tokens) * _FAKE_PRICE_PER_TOKEN),
                 "tool_calls_cost": float(_FAKE_REQUEST_FEE),
-                "total_cost": float(Decimal(cost)),
+                "total_cost": float(cost),
             }
         return {
             "id": f"resp_{uuid.uuid4().hex[:12]}",
@@ -330,6 +287,14 @@ class FakeOpenAIServer:
             "error": reply.body if status == "failed" else None,
             "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         }
+
+    def _reported_cost(self, reply: Reply) -> Decimal | None:
+        """The USD cost put in ``usage.cost``; None when the answer reports no cost."""
+        if reply.cost_usd is True:
+            return self._fake_cost(reply) if self.report_cost else None
+        if reply.cost_usd is None or reply.cost_usd is False:
+            return None
+        return Decimal(reply.cost_usd)
 
     @staticmethod
     def _fake_cost(reply: Reply) -> Decimal:
@@ -345,30 +310,21 @@ class FakeOpenAIServer:
         return FakeOpenAIServer._fake_cost(reply)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     fake: FakeOpenAIServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        pass
 
     def do_POST(self) -> None:
         fake = self.fake
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json()
         azure = _AZURE_PATH.match(parts.path)
-        fake._record(
+        fake.record(
             RecordedRequest(
                 method="POST",
                 path=parts.path,
                 query=query,
-                headers={k.lower(): v for k, v in self.headers.items()},
+                headers=self.header_dict(),
                 json=body,
                 deployment=azure.group(1) if azure else None,
                 received_at=time.monotonic(),
@@ -377,47 +333,33 @@ class _Handler(BaseHTTPRequestHandler):
 
         responses = parts.path in _RESPONSES_PATHS
         if not azure and not responses and parts.path not in _CHAT_PATHS:
-            return self._send(404, {"error": {"message": f"no route {parts.path}", "type": "not_found", "code": None}})
+            return self.send_json(404, {"error": {"message": f"no route {parts.path}", "type": "not_found", "code": None}})
         bearer = self.headers.get("Authorization", "")
         key_ok = bearer == f"Bearer {fake.api_key}" or (azure is not None and self.headers.get("api-key") == fake.api_key)
         if not key_ok:
-            return self._send(
+            return self.send_json(
                 401, {"error": {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}}
             )
         if azure and not query.get("api-version"):
-            return self._send(400, {"error": {"message": "api-version is required", "type": "invalid_request_error", "code": None}})
+            return self.send_json(400, {"error": {"message": "api-version is required", "type": "invalid_request_error", "code": None}})
         if not isinstance(body, dict):
-            return self._send(400, {"error": {"message": "body must be JSON", "type": "invalid_request_error", "code": None}})
+            return self.send_json(400, {"error": {"message": "body must be JSON", "type": "invalid_request_error", "code": None}})
 
         reply = fake._next_reply()
         if reply.latency_s:
             time.sleep(reply.latency_s)
         if reply.status != 200:
-            return self._send(reply.status, reply.body or {}, reply.headers)
+            return self.send_json(reply.status, reply.body or {}, reply.headers)
         if responses:
-            return self._send(200, fake.response_body(reply, body), reply.headers)
+            return self.send_json(200, fake.response_body(reply, body), reply.headers)
         if reply.run_status == "failed":
-            return self._send(500, {"error": reply.body or {}}, reply.headers)
-        self._send(200, fake.completion_body(reply, body), reply.headers)
+            return self.send_json(500, {"error": reply.body or {}}, reply.headers)
+        self.send_json(200, fake.completion_body(reply, body), reply.headers)
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test); nothing to deliver
+
+FakeOpenAIServer.handler_class = _Handler
 
 
 def serve(**kwargs: Any) -> Iterator[FakeOpenAIServer]:
     """Generator for pytest fixtures: a started server, stopped afterwards."""
-    server = FakeOpenAIServer(**kwargs).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from FakeOpenAIServer.serving(**kwargs)

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
 
+from tests.fakes.local_http import ServerLifecycle
 from tests.servers import free_port
 
 
@@ -77,8 +78,9 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SMTPServer:
-    """An SMTP server on 127.0.0.1 (a free port) recording every mail in ``messages``."""
+class SMTPServer(ServerLifecycle):
+    """An SMTP server on 127.0.0.1 (a free port) recording every mail in ``messages``;
+    start/stop or ``with`` (tests/fakes/local_http.py)."""
 
     def __init__(self) -> None:
         self.host = "127.0.0.1"
@@ -98,14 +100,7 @@ class SMTPServer:
     def stop(self) -> None:
         self._controller.stop()
 
-    def __enter__(self) -> SMTPServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def serve() -> Iterator[SMTPServer]:
     """Generator for fixtures: a started server, stopped afterwards."""
-    with SMTPServer() as server:
-        yield server
+    yield from SMTPServer.serving()

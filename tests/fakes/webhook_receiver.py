@@ -20,12 +20,11 @@ answered, so once the client has its answer the request is in the list. The answ
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer
 
 
 @dataclass(frozen=True)
@@ -39,68 +38,45 @@ class ReceivedRequest:
     json: Any
 
 
-class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 (a free port) recording every request; start/stop or ``with``."""
+class WebhookReceiver(LocalHTTPServer):
+    """An HTTP server on 127.0.0.1 (a free port) recording every request; start/stop or ``with``
+    (tests/fakes/local_http.py). The port is bound at construction, so ``port`` and ``url`` are
+    known before ``start()``."""
+
+    thread_name = "webhook-receiver"
 
     def __init__(self, *, status: int = 200) -> None:
+        super().__init__()
         self.status = status
         self.requests: list[ReceivedRequest] = []
-        self._lock = threading.Lock()
-        receiver = self
+        self.bind()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                try:
-                    data = json.loads(body.decode("utf-8")) if body else None
-                except (UnicodeDecodeError, ValueError):
-                    data = None
-                with receiver._lock:
-                    receiver.requests.append(
-                        ReceivedRequest(self.command, self.path, dict(self.headers.items()), body, data)
-                    )
-                answer = b"ok" if receiver.status < 400 else b"error"
-                self.send_response(receiver.status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_POST = do_PUT = do_GET = do_DELETE = do_PATCH = _handle
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet test output
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self.root_url
 
     def json_url(self, path: str = "/hook") -> str:
         """The apprise URL that POSTs apprise's JSON payload here: ``json://127.0.0.1:PORT/path``."""
         return f"json://127.0.0.1:{self.port}{path}"
 
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver", daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+class _Handler(JSONHandler):
+    fake: WebhookReceiver
 
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
+    def _handle(self) -> None:
+        receiver = self.fake
+        data = self.read_json()
+        receiver.record(ReceivedRequest(self.command, self.path, self.header_dict(lower=False), self.raw_body, data))
+        answer = b"ok" if receiver.status < 400 else b"error"
+        self.send_bytes(receiver.status, answer, "text/plain; charset=utf-8")
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    do_POST = do_PUT = do_GET = do_DELETE = do_PATCH = _handle
+
+
+WebhookReceiver.handler_class = _Handler
 
 
 def serve(*, status: int = 200) -> Iterator[WebhookReceiver]:
     """Generator for fixtures: a started receiver, stopped afterwards."""
-    with WebhookReceiver(status=status) as receiver:
-        yield receiver
+    yield from WebhookReceiver.serving(status=status)
