@@ -97,6 +97,9 @@ def label_kind(label: str) -> str | None:
 # A line/label naming a branch rather than the head office.
 BRANCH = re.compile(r"支店|支社|営業所|工場|店舗|事業所|出張所|営業拠点|拠点|倉庫|研究所|ショールーム|センター|オフィス|店$|教室|スタジオ|分室|サテライト")
 HEAD_OFFICE = re.compile(r"本社|本店|本部|主たる事務所|head\s*office|headquarters", re.IGNORECASE)
+# A line or sub-label announcing a FAX number / a telephone number ("FAX:", "F.", "TEL", "☎").
+FAX = re.compile(r"fax|ファックス|ファクス|ファクシミリ|(?<![a-z])f\s*[.:]", re.IGNORECASE)
+TEL = re.compile(r"tel|電話|phone|☎|℡", re.IGNORECASE)
 
 
 def is_head_office(text: str) -> bool:

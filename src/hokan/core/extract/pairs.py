@@ -2,7 +2,7 @@
 
 :func:`find_pairs` returns every pair it can see, labelled or not (``kind`` None when the
 label is unknown, ``"date"`` when the label is a date as in 沿革 lists). Which pair feeds
-which field is decided by :mod:`hokan.core.extract.rules`.
+which field is decided by the topic modules that :mod:`hokan.core.extract.rules` runs.
 
 Sources, in the order they are read:
 
