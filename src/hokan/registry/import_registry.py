@@ -599,13 +599,20 @@ class RecordIndex:
         self.by_code: dict[str, CompanyRecord] = {}
         self.by_name: dict[tuple[str, str], list[CompanyRecord]] = {}
         self.by_pk: dict[int, CompanyRecord] = {}  # one instance per row, whichever key found it
-        numbers = sorted({v["corporate_number"] for v in rows if v.get("corporate_number")})
-        codes = sorted({v["edinet_code"] for v in rows if v.get("edinet_code")})
-        keys = sorted({ja.company_name_key(v["name"]) for v in rows} - {""})
-        for name, wanted in (("corporate_number__in", numbers), ("edinet_code__in", codes), ("name_key__in", keys)):
-            for start in range(0, len(wanted), 500):
-                for record in CompanyRecord.objects.filter(**{name: wanted[start : start + 500]}):
-                    self.add(record)
+        # find() tries 法人番号, then EDINET code, then the name: a row found by an earlier key
+        # needs no later lookup, so each stage only asks for the rows still unmatched (a
+        # re-import then reads each stored record once instead of three times).
+        self._load("corporate_number__in", {v["corporate_number"] for v in rows if v.get("corporate_number")})
+        rest = [v for v in rows if v.get("corporate_number") not in self.by_number]
+        self._load("edinet_code__in", {v["edinet_code"] for v in rest if v.get("edinet_code")})
+        rest = [v for v in rest if v.get("edinet_code") not in self.by_code]
+        self._load("name_key__in", {ja.company_name_key(v["name"]) for v in rest} - {""})
+
+    def _load(self, lookup: str, wanted: set[str]) -> None:
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 500):
+            for record in CompanyRecord.objects.filter(**{lookup: ordered[start : start + 500]}):
+                self.add(record)
 
     def add(self, record: CompanyRecord) -> None:
         if record.pk is not None:
