@@ -22,6 +22,8 @@ ON_POSTGRESQL = [
     "tests/leads/test_enrich.py",
     "tests/leads/test_api.py",
     "tests/registry/test_match.py",
+    "tests/estimate/test_generate.py",
+    "tests/estimate/test_api.py",
 ]
 
 

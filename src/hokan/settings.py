@@ -208,6 +208,7 @@ NOTION_RETRY_WAIT_MAX_S = envfloat("NOTION_RETRY_WAIT_MAX_S", "30")
 ESTIMATE_RATE_LIMIT_PER_MINUTE = envint("ESTIMATE_RATE_LIMIT_PER_MINUTE", "60")  # per client IP (§12)
 ESTIMATE_TRUSTED_PROXIES = envint("ESTIMATE_TRUSTED_PROXIES", "0")  # X-Forwarded-For hops to trust
 ESTIMATE_AUDIT_GUARD_S = envfloat("ESTIMATE_AUDIT_GUARD_S", "80")  # §8.2: skip the audit after this
+ESTIMATE_GENERATE_WAIT_S = envfloat("ESTIMATE_GENERATE_WAIT_S", "110")  # a racing POST generate waits this long
 ESTIMATE_LLM_RETRY_WAIT_MAX_S = envfloat("ESTIMATE_LLM_RETRY_WAIT_MAX_S", "5")  # longest Retry-After slept
 ESTIMATE_SESSION_CACHE_S = envint("ESTIMATE_SESSION_CACHE_S", "300")  # GET session/{id}: 5 minutes
 ESTIMATE_FOLLOWUPS = envstr("ESTIMATE_FOLLOWUPS", "thread")  # without a broker: "thread" | "sync" | "off"

@@ -193,3 +193,65 @@ def test_it_stays_up_when_redis_is_unreachable(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.ESTIMATE_RATE_LIMIT_PER_MINUTE = 1
     assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+
+
+# --- no PII reaches any LLM (§4.1, §12), across the whole session → generate flow ---------------------
+PII_ANSWERS = {
+    "1": "corporation", "2": "healthcare", "3": "6_20",
+    "4": ("予約受付を電話とメールで受けていて手が回りません。連絡は yamada.hanako@clinic-example.jp か "
+          "03-1234-5678、携帯090-8765-4321、フリーダイヤル０１２０－１１１－２２２、+81 80 2222 3333、"
+          "(045)987-6543 へ。今のサイト https://clinic-example.jp/reserve?id=42 は古いです。"),
+    "5": "client_b2c", "6": "web_app", "7": "new",
+    "8": ["reservation_management", "patient_management", "notification"],
+    "9": "6months", "10": "both", "11": "5m_10m",
+    "12": "050-5555-6666 の担当 sato@example.org にも共有してください。詳細は http://example.net/spec.pdf にあります。",
+    "13": json.dumps({"name": "山田花子", "company": "医療法人テストクリニック", "email": "yamada.hanako@clinic-example.jp",
+                      "phone": "03-1234-5678", "address": "東京都千代田区丸の内9-9-9"}, ensure_ascii=False),
+}
+PII = ["yamada.hanako@clinic-example.jp", "clinic-example.jp", "sato@example.org", "1234-5678", "8765-4321",
+       "111－222", "111-222", "2222 3333", "987-6543", "5555-6666", "example.net", "山田花子", "医療法人テストクリニック",
+       "千代田区丸の内", "9-9-9"]
+
+
+def _full_flow_with_pii(client):
+    session_id = client.post(f"{BASE}/session").json()["session_id"]
+    for step in range(1, 14):
+        payload = {"session_id": session_id, "step_number": step, "value": PII_ANSWERS[str(step)]}
+        if step == 7:
+            payload["answers"] = {str(n): PII_ANSWERS[str(n)] for n in range(1, 8)}
+        response = post(client, "/step", payload)
+        assert response.status_code == 200, response.json()
+    generated = post(client, "/generate", {"session_id": session_id, "answers": PII_ANSWERS})
+    assert generated.status_code == 200, generated.json()
+    return generated.json()
+
+
+def _assert_no_pii(bodies):
+    assert bodies, "the fake LLM received no request"
+    for body in bodies:
+        text = json.dumps(body, ensure_ascii=False)
+        for secret in PII:
+            assert secret not in text, (secret, text[:3000])
+        assert '"step_13"' not in text
+        for key in ("email", "phone", "company_name", "user_name", "address"):
+            assert f'"{key}"' not in text
+
+
+def test_it_sends_no_pii_to_gemini_across_the_whole_flow(client, gemini):
+    body = _full_flow_with_pii(client)
+    assert body["status"] == "completed"
+    calls = [r.json for r in gemini.requests]
+    assert len(calls) == 3  # features at step 7, the estimate text, the audit
+    _assert_no_pii(calls)
+    sent = json.dumps(calls, ensure_ascii=False)
+    assert "[EMAIL]" in sent and "[PHONE]" in sent and "[URL]" in sent
+    assert "予約受付を電話とメールで受けていて" in sent  # the challenges themselves still reach the model
+
+
+def test_it_sends_no_pii_to_openai_across_the_whole_flow(client, openai_fake):
+    body = _full_flow_with_pii(client)
+    assert body["status"] == "completed"
+    calls = [r.json for r in openai_fake.requests]
+    assert len(calls) == 7  # step 7: 3 invalid answers; the estimate: 3 invalid answers; one audit of the template
+    _assert_no_pii(calls)
+    assert "[PHONE]" in json.dumps(calls, ensure_ascii=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import io
+import re
 import socket
 from email import policy
 
@@ -183,7 +184,7 @@ def test_it_runs_the_followups_in_a_thread_without_a_broker(answers, settings):
     settings.ESTIMATE_FOLLOWUPS = "thread"
     session = EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
     estimate = generate_estimate(session.pk)
-    for _ in range(200):  # the thread runs after commit; poll its saved outcome
+    for _ in range(600):  # the thread runs after commit; poll its saved outcome (up to 30 s on a busy machine)
         estimate.refresh_from_db()
         if estimate.followups:
             break
@@ -229,3 +230,68 @@ def test_it_addresses_the_customer_like_a_japanese_letter(contact, first_line):
     mail = customer_mail("t@example.jp", contact, {"project_name": "x", "total_cost": {"standard": 1, "hybrid": 1}},
                          attachment=None)
     assert mail.text.startswith(first_line + "\n\n")
+
+
+def test_it_shows_the_engine_prices_never_the_llm_s_in_the_response_pdf_and_mails(
+        client, gemini, answers, settings, smtp, django_capture_on_commit_callbacks):
+    """The LLM changes the prices (and states its own amounts in the texts) twice — in the text
+    and in the audit: the stored result, the API response, the PDF and both mails carry the
+    engine's amounts only (§8.1 enforced twice, §11.2)."""
+    import json
+
+    from hokan.estimate import pricing
+    from hokan.estimate.sanitizer import sanitize
+    from tests.estimate.conftest import audit_answer, estimate_answer
+    from tests.fakes.gemini_server import GeminiReply
+
+    settings.ESTIMATE_FOLLOWUPS = "sync"
+    settings.NOTIFY_EMAIL = "ops@cloudnature.example"
+    calc = pricing.calculate(sanitize(normalised_answers(answers)))
+    text = estimate_answer(calc, price_delta=123_000)
+    text["total_cost"]["message"] = f"総額{text['total_cost']['standard']:,}円、ハイブリッドなら約9,876万円です。"
+    gemini.enqueue(GeminiReply.json(text))
+
+    def audit_reply(body):
+        audited = audit_answer(json.loads(body["contents"][0]["parts"][0]["text"])["estimate"], price_delta=-77_000)
+        audited["summary"] += "費用はわずか42万円です。"
+        return GeminiReply.json(audited)
+
+    gemini.responder = audit_reply
+    session = EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/v1/estimate/generate", data={"session_id": str(session.pk)},
+                               content_type="application/json")
+    assert response.status_code == 200, response.json()
+    body = response.json()["estimate"]
+    stored = Estimate.objects.get()
+    assert stored.audit_status == "audited" and stored.text_source == "gemini"
+
+    engine_prices = [(f["standard_price"], f["hybrid_price"]) for f in calc["features"]]
+    llm_prices = {p + delta for f in calc["features"] for p in (f["standard_price"], f["hybrid_price"])
+                  for delta in (123_000, -77_000)}
+    for result in (stored.raw_json, body):  # the stored result AND what the client receives
+        assert [(f["standard_price"], f["hybrid_price"]) for f in result["features"]] == engine_prices
+        assert (result["total_cost"]["standard"], result["total_cost"]["hybrid"]) == (calc["total_standard"],
+                                                                                      calc["total_hybrid"])
+        rendered = json.dumps(result, ensure_ascii=False)
+        assert "9,876万円" not in rendered and "42万円" not in rendered
+        assert f"{text['total_cost']['standard']:,}" not in rendered
+        assert pricing.format_price(calc["total_standard"]) in result["total_cost"]["message"]
+
+    pdf = pdf_text(quotation_pdf(stored))
+    for standard, hybrid in engine_prices:
+        assert f"¥{standard:,}" in pdf and f"¥{hybrid:,}" in pdf
+    assert f"¥{calc['total_standard']:,}" in pdf and f"¥{calc['total_hybrid']:,}" in pdf
+    for wrong in llm_prices:
+        assert f"¥{wrong:,}" not in pdf and f"{wrong:,}円" not in pdf
+    assert "9,876万円" not in pdf and "42万円" not in pdf
+
+    assert len(smtp.messages) == 2
+    for message in smtp.messages:
+        mail_text = message.get_body(preferencelist=("plain",)).get_content()
+        assert pricing.format_price(calc["total_standard"]) in mail_text
+        assert pricing.format_price(calc["total_hybrid"]) in mail_text
+        stated = set(re.findall(r"\d[\d,]*万円", mail_text))
+        assert stated == {pricing.format_price(calc["total_standard"]), pricing.format_price(calc["total_hybrid"])}
+        (attachment,) = list(message.iter_attachments())
+        assert f"¥{calc['total_standard']:,}" in pdf_text(attachment.get_content())

@@ -259,3 +259,32 @@ def test_it_does_not_retry_a_request_error(gemini, answers):
     estimate = generate_estimate(make_session(answers).pk)
     assert estimate.text_source == "fallback"
     assert len(gemini.requests) == 2  # one refused generation, then the audit of the template
+
+
+def test_it_waits_for_a_running_generation_and_never_starts_a_second(gemini, answers, settings, client):
+    from django.utils import timezone
+
+    settings.ESTIMATE_GENERATE_WAIT_S = 0.3  # stands for the 110 s a racing request waits
+    session = make_session(answers)
+    running = Estimate.objects.create(session=session, status=Estimate.Status.PROCESSING, started_at=timezone.now())
+    response = client.post("/api/v1/estimate/generate", data={"session_id": str(session.pk)},
+                           content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"estimate_id": str(running.pk), "session_id": str(session.pk), "status": "processing",
+                               "estimate": None}
+    assert gemini.requests == []  # nothing paid: the running generation will answer (GET result/{id})
+
+
+def test_it_takes_over_a_generation_stuck_in_processing(gemini, answers):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    session = make_session(answers)
+    stuck = Estimate.objects.create(session=session, status=Estimate.Status.PROCESSING,
+                                    started_at=timezone.now() - timedelta(minutes=6))
+    estimate = generate_estimate(session.pk)
+    assert estimate.pk == stuck.pk and estimate.status == "completed"
+    assert estimate.started_at > timezone.now() - timedelta(minutes=1)
+    assert len(gemini.requests) == 2
+    assert_engine_prices(estimate, answers)

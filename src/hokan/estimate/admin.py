@@ -35,7 +35,7 @@ class EstimateAdmin(ReadOnlyAdmin):
     search_fields = ("id", "session__id")
     fields = ("id", "session", "status", "total_standard", "total_hybrid", "provider", "text_source",
               "audit_status", "audit_diff_pretty", "audit_warnings_pretty", "followups_pretty", "estimate_pretty",
-              "calculated_pretty", "error", "created_at", "completed_at")
+              "calculated_pretty", "error", "created_at", "started_at", "completed_at")
     readonly_fields = fields
 
     @admin.display(description="プロジェクト名")

@@ -177,7 +177,8 @@ def post_generate(request: HttpRequest, payload: GenerateIn) -> Any:
     session = steps.get_session(payload.session_id)
     answers = {**session.answers, **steps.normalised_answers(payload.answers)}
     missing = steps.missing_for_generate(answers)
-    if missing and not hasattr(session, "estimate"):
+    done_or_running = Estimate.objects.filter(session=session).exclude(status=Estimate.Status.FAILED).exists()
+    if missing and not done_or_running:  # a stored (or running) estimate is returned as it is
         titles = "、".join(f"{n}（{steps.STEP_TITLES[n]}）" for n in missing)
         raise InputError(f"未回答のステップがあります: {titles}", field="answers")
     estimate = generate_estimate(payload.session_id, payload.answers)

@@ -3,7 +3,8 @@
 ``generate_estimate(session_id, answers) -> Estimate``:
 
 1. claim the session's one ``Estimate`` row (status processing) — idempotent: a session that
-   already has a completed (or in-flight) estimate gets it back, nothing is recomputed;
+   already has a completed estimate gets it back, a concurrent request waits for the one in
+   flight and gets the same row; nothing is recomputed, no LLM call is paid twice;
 2. sanitise (§4) and price (§5);
 3. second AI call (text, §6.4) with up to LLM_MAX_RETRIES attempts, else the fallback template;
 4. ``enforce_calculated_prices`` (1st time);
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import time
-from datetime import timedelta
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +39,8 @@ from hokan.estimate.validation import estimate_output_problems, feature_bounds
 log = logging.getLogger(__name__)
 
 DEFAULT_FEATURE_DETAIL = "業務効率化を支援する機能"
-STALE_PROCESSING = timedelta(minutes=5)
+STALE_PROCESSING = timedelta(minutes=5)  # a generation still "processing" after this has died
+WAIT_POLL_S = 0.25  # how often a concurrent POST generate looks at the running generation
 DIFF_FIELDS = ("project_name", "summary", "confidence_note")
 
 
@@ -53,7 +57,8 @@ def enforce_calculated_prices(result: dict[str, Any], calculated: dict[str, Any]
 
     Feature i keeps the LLM's name/detail when the LLM gave an i-th feature, else gets the
     category name and a default detail. Totals, ``confidence`` and ``user_input`` come from
-    ``calculated``. Returns a new dict; ``result`` is not modified.
+    ``calculated``; yen amounts in the texts must be the engine's (``_guard_amounts_in_text``).
+    Returns a new dict; ``result`` is not modified.
     """
     out = copy.deepcopy(result)
     llm_features = out.get("features") if isinstance(out.get("features"), list) else []
@@ -71,7 +76,93 @@ def enforce_calculated_prices(result: dict[str, Any], calculated: dict[str, Any]
     out["total_cost"] = {**total, "standard": calculated["total_standard"], "hybrid": calculated["total_hybrid"]}
     out["confidence"] = copy.deepcopy(calculated["confidence"])
     out["user_input"] = copy.deepcopy(calculated["user_input"])
+    _guard_amounts_in_text(out, calculated)
     return out
+
+
+# Yen amounts written in free text: "1,234万円", "約120.5万円", "¥1,200,000", "800,000円", "1億円",
+# and "120万" without 円 where the number ends there ("約120万程度", "120万、") — not "120万件"
+# (matched after NFKC, so full-width digits and ￥ count too).
+_AMOUNT_END = r"[、。,.\s)）~〜\-]|程度|前後|ほど|くらい|ぐらい|から|以下|以上|未満|$"
+_AMOUNT = re.compile(r"(?P<yen>[¥￥]\s*\d[\d,]*)"
+                     r"|(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?:(?P<unit>億|万)(?:円|(?=" + _AMOUNT_END + r"))|円)")
+_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
+AMOUNT_PLACEHOLDER = "お見積書記載の金額"
+_TEXT_FIELDS = ("project_name", "summary", "development_model_explanation", "confidence_note")
+
+
+def _amounts(text: str) -> list[tuple[str, int, int]]:
+    """Yen amounts in ``text`` as (matched text, JPY, tolerance in JPY: the unit written)."""
+    found = []
+    for match in _AMOUNT.finditer(unicodedata.normalize("NFKC", text)):
+        if match.group("yen"):
+            found.append((match.group(0), int(re.sub(r"[^\d]", "", match.group("yen"))), 1))
+            continue
+        number = float(match.group("num").replace(",", ""))
+        unit = {"億": 100_000_000, "万": 10_000}.get(match.group("unit") or "", 1)
+        found.append((match.group(0), round(number * unit), unit))
+    return found
+
+
+def _engine_amounts(calculated: dict[str, Any]) -> set[int]:
+    amounts = {calculated["total_standard"], calculated["total_hybrid"],
+               calculated["total_standard"] - calculated["total_hybrid"]}
+    for feature in calculated["features"]:
+        amounts.update((feature["standard_price"], feature["hybrid_price"],
+                        feature["standard_price"] - feature["hybrid_price"]))
+    amounts.update(limit for limit in pricing.BUDGET_UPPER_LIMITS.values() if limit)
+    return amounts
+
+
+def _foreign_amounts(text: str, allowed: set[int]) -> list[str]:
+    """Amounts in ``text`` that are none of the engine's (within the unit the text wrote them in)."""
+    return [raw for raw, value, unit in _amounts(text) if not any(abs(value - a) < unit for a in allowed)]
+
+
+def _without_foreign_amounts(text: str, allowed: set[int]) -> str:
+    """``text`` without its sentences that state an amount the engine did not compute; when
+    nothing would remain, the amounts themselves are replaced by AMOUNT_PLACEHOLDER."""
+    if not _foreign_amounts(text, allowed):
+        return text
+    kept = "".join(s for s in _SENTENCE.findall(text) if s and not _foreign_amounts(s, allowed)).strip()
+    if kept:
+        return kept
+    normalised = unicodedata.normalize("NFKC", text)
+    for raw in _foreign_amounts(normalised, allowed):
+        normalised = normalised.replace(raw, AMOUNT_PLACEHOLDER)
+    return normalised
+
+
+def engine_cost_message(calculated: dict[str, Any]) -> str:
+    """The ``total_cost.message`` used when the LLM's states other amounts (Japanese)."""
+    standard, hybrid = calculated["total_standard"], calculated["total_hybrid"]
+    return (f"標準開発では約{pricing.format_price(standard)}、ハイブリッド開発では約{pricing.format_price(hybrid)}"
+            f"（いずれも税別）の見込みです。")
+
+
+def _guard_amounts_in_text(out: dict[str, Any], calculated: dict[str, Any]) -> None:
+    """Remove yen amounts the LLM wrote into free text that are not the engine's (in place).
+
+    The document's guarantee (§8.1, §11.2) covers the price fields; the customer also reads
+    the texts (response, PDF, e-mail), so an amount there must be one the engine computed
+    (a total, a feature price, their difference, a budget limit), else: ``total_cost.message``
+    becomes ``engine_cost_message``, other texts lose the sentence stating it.
+    """
+    allowed = _engine_amounts(calculated)
+    total = out["total_cost"]
+    if isinstance(total.get("message"), str) and _foreign_amounts(total["message"], allowed):
+        log.info("LLM cost message stated other amounts, replaced: %r", total["message"])
+        total["message"] = engine_cost_message(calculated)
+    for key in _TEXT_FIELDS:
+        if isinstance(out.get(key), str):
+            out[key] = _without_foreign_amounts(out[key], allowed)
+    for feature in out["features"]:
+        for key in ("name", "detail"):
+            if isinstance(feature.get(key), str):
+                feature[key] = _without_foreign_amounts(feature[key], allowed)
+    if isinstance(out.get("discussion_agenda"), list):
+        out["discussion_agenda"] = [_without_foreign_amounts(item, allowed) if isinstance(item, str) else item
+                                    for item in out["discussion_agenda"]]
 
 
 def audit_diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
@@ -174,40 +265,66 @@ def run_pipeline(user_input: dict[str, Any], adapter: LLMAdapter,
             "audit_warnings": warnings, "audit_diff": diff}
 
 
-def _claim(session_id: Any, answers: dict[str, Any] | None) -> tuple[Estimate, bool]:
-    """Lock the session, merge ``answers``, and claim its Estimate row. (estimate, must_run)."""
+def _claim(session_id: Any, answers: dict[str, Any] | None) -> tuple[Estimate, datetime | None]:
+    """Lock the session, merge ``answers``, and claim its one Estimate row.
+
+    Returns ``(estimate, claim)``: ``claim`` is the ``started_at`` written by this call when the
+    caller must run the generation (no row yet, a failed one, or one stuck in processing for
+    more than STALE_PROCESSING), else None (completed, or another request is generating it).
+    Concurrent callers are serialised by the session row lock (PostgreSQL) or the write lock
+    taken by ``BEGIN IMMEDIATE`` (SQLite, settings.py), and the one-to-one constraint.
+    """
     with transaction.atomic():
         session = EstimateSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
             raise SessionNotFound(session_id)
-        estimate, created = Estimate.objects.get_or_create(session=session)
+        now = timezone.now()
+        estimate, created = Estimate.objects.get_or_create(session=session, defaults={"started_at": now})
         if not created:
-            stale = estimate.status == Estimate.Status.PROCESSING and estimate.created_at < timezone.now() - STALE_PROCESSING
+            started = estimate.started_at or estimate.created_at
+            stale = estimate.status == Estimate.Status.PROCESSING and started < now - STALE_PROCESSING
             if estimate.status != Estimate.Status.FAILED and not stale:
-                return estimate, False
+                return estimate, None
             estimate.status = Estimate.Status.PROCESSING
             estimate.error = ""
-            estimate.save(update_fields=["status", "error"])
+            estimate.started_at = now
+            estimate.save(update_fields=["status", "error", "started_at"])
         if answers:
             from hokan.estimate.steps import normalised_answers
 
             session.answers = {**session.answers, **normalised_answers(answers)}
         session.status = EstimateSession.Status.GENERATING
         session.save(update_fields=["answers", "status", "updated_at"])
-        return estimate, True
+        return estimate, now
+
+
+def _wait_while_processing(estimate: Estimate) -> Estimate:
+    """Wait (polling the row) until another request's generation of ``estimate`` ends, at most
+    ``ESTIMATE_GENERATE_WAIT_S`` seconds; a row still processing then is returned as it is
+    (the client polls ``GET result/{id}``, §2.1)."""
+    deadline = time.monotonic() + settings.ESTIMATE_GENERATE_WAIT_S
+    while estimate.status == Estimate.Status.PROCESSING and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_S)
+        estimate.refresh_from_db()
+    return estimate
 
 
 def generate_estimate(session_id: Any, answers: dict[str, Any] | None = None,
                       adapter: LLMAdapter | None = None) -> Estimate:
     """Run (or return the stored result of) ``POST generate`` for a session.
 
+    Idempotent per session, also under concurrency: exactly one request runs the generation
+    (and pays for its LLM calls); the others wait for its result (``_wait_while_processing``)
+    and return the same row. ``answers`` of a request that does not run are ignored.
+
     Raises:
         SessionNotFound: no such session.
     """
     start = time.monotonic()
-    estimate, must_run = _claim(session_id, answers)
-    if not must_run:
-        return estimate
+    estimate, claim = _claim(session_id, answers)
+    if claim is None:
+        return _wait_while_processing(estimate)
+    mine = Estimate.objects.filter(pk=estimate.pk, started_at=claim)  # unless a stale take-over replaced us
     session = estimate.session
     adapter = adapter or create_llm_adapter(settings)
     try:
@@ -218,28 +335,28 @@ def generate_estimate(session_id: Any, answers: dict[str, Any] | None = None,
         result = run_pipeline(user_input, adapter, start)
     except Exception as exc:
         log.exception("Estimate generation failed for session %s", session.pk)
-        Estimate.objects.filter(pk=estimate.pk).update(status=Estimate.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
-        EstimateSession.objects.filter(pk=session.pk).update(status=EstimateSession.Status.FAILED)
+        if mine.update(status=Estimate.Status.FAILED, error=f"{type(exc).__name__}: {exc}"):
+            EstimateSession.objects.filter(pk=session.pk).update(status=EstimateSession.Status.FAILED)
         estimate.refresh_from_db()
         return estimate
 
     calculated = result["calculated"]
-    estimate.raw_json = result["estimate"]
-    estimate.calculated_json = calculated
-    estimate.total_standard = calculated["total_standard"]
-    estimate.total_hybrid = calculated["total_hybrid"]
-    estimate.provider = adapter.name
-    estimate.text_source = result["text_source"]
-    estimate.audit_status = result["audit_status"]
-    estimate.audit_warnings = result["audit_warnings"]
-    estimate.audit_diff = result["audit_diff"]
-    estimate.status = Estimate.Status.COMPLETED
-    estimate.completed_at = timezone.now()
+    fields = {
+        "raw_json": result["estimate"], "calculated_json": calculated,
+        "total_standard": calculated["total_standard"], "total_hybrid": calculated["total_hybrid"],
+        "provider": adapter.name, "text_source": result["text_source"], "audit_status": result["audit_status"],
+        "audit_warnings": result["audit_warnings"], "audit_diff": result["audit_diff"],
+        "status": Estimate.Status.COMPLETED, "completed_at": timezone.now(),
+    }
     with transaction.atomic():
-        estimate.save()
+        if not mine.update(**fields):
+            log.warning("Estimate %s was taken over by a later request; this run's result is dropped", estimate.pk)
+            estimate.refresh_from_db()
+            return estimate
         EstimateSession.objects.filter(pk=session.pk).update(status=EstimateSession.Status.COMPLETED,
                                                              updated_at=timezone.now())
         from hokan.estimate.tasks import schedule_followups
 
         schedule_followups(estimate.pk)
+    estimate.refresh_from_db()
     return estimate

@@ -76,6 +76,8 @@ class Estimate(models.Model):
     followups = models.JSONField("後続処理", default=dict, blank=True)
     error = models.TextField("エラー", blank=True)
     created_at = models.DateTimeField("作成日時", auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField("生成開始日時", null=True, blank=True,
+                                      help_text="最後に生成を開始した日時（失敗した見積もりは再実行されます）")
     completed_at = models.DateTimeField("完了日時", null=True, blank=True)
 
     class Meta:

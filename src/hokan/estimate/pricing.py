@@ -267,6 +267,7 @@ _BUDGET_UPPER: dict[str, int | None] = {
     "5m_10m": 10_000_000,
     "10m_plus": None,
 }
+BUDGET_UPPER_LIMITS = _BUDGET_UPPER
 SLIGHTLY_OVER_RATIO = Decimal("1.3")
 
 # --- §5.8 confidence --------------------------------------------------------------------------

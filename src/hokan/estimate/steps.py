@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 from hokan.core.errors import InputError, LLMConfigError
 from hokan.estimate import pricing
@@ -187,16 +188,21 @@ def record_step(session_id: Any, step_number: int, value: Any, answers: dict[str
     session = get_session(session_id)
     merged = normalised_answers(answers)
     merged[f"step_{step_number}"] = validate_step_value(step_number, value)
-    session.answers = {**session.answers, **merged}
-    session.current_step = max(session.current_step, step_number)
-    fields = ["answers", "current_step", "updated_at"]
-    if step_number == 7 and answers is not None:
-        user_input = sanitize({k: v for k, v in session.answers.items() if k in {f"step_{n}" for n in range(1, 8)}})
+    features: list[dict[str, str]] | None = None
+    if step_number == 7 and answers is not None:  # the LLM call happens outside the row lock
+        known = {**session.answers, **merged}
+        user_input = sanitize({k: v for k, v in known.items() if k in {f"step_{n}" for n in range(1, 8)}})
         features, source = dynamic_features(user_input, adapter or create_llm_adapter(settings))
-        session.step8_features = features
-        session.step_8_categories = {f["value"]: f["category"] for f in features}
-        session.features_source = source
-        fields += ["step8_features", "step_8_categories", "features_source"]
-    session.save(update_fields=fields)
+    with transaction.atomic():  # merge into the answers as stored now: a concurrent step is not lost
+        session = EstimateSession.objects.select_for_update().get(pk=session.pk)
+        session.answers = {**session.answers, **merged}
+        session.current_step = max(session.current_step, step_number)
+        fields = ["answers", "current_step", "updated_at"]
+        if features is not None:
+            session.step8_features = features
+            session.step_8_categories = {f["value"]: f["category"] for f in features}
+            session.features_source = source
+            fields += ["step8_features", "step_8_categories", "features_source"]
+        session.save(update_fields=fields)
     forget_cached_session(session.pk)
     return session
