@@ -32,6 +32,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process_group(process: subprocess.Popen, sig: int, *, timeout_s: float) -> None:
+    """Stop a server started with ``start_new_session=True`` by its PID: ``sig`` to its process
+    group, then SIGKILL if it has not exited after ``timeout_s`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -91,13 +104,7 @@ def postgres_server() -> Iterator[str]:
         time.sleep(0.5)
         yield f"postgres://hokan@127.0.0.1:{port}/postgres"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server, signal.SIGINT, timeout_s=20)  # SIGINT: PostgreSQL's fast shutdown
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -133,13 +140,7 @@ def redis_server() -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server, signal.SIGTERM, timeout_s=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

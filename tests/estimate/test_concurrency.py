@@ -27,7 +27,7 @@ import pytest
 
 from tests.estimate.conftest import ANSWERS, call_of, smart_responder
 from tests.fakes.gemini_server import FakeGeminiServer, GeminiReply
-from tests.servers import free_port, postgres_available, postgres_server
+from tests.servers import free_port, postgres_available, postgres_server, stop_process_group
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,13 +87,7 @@ def live_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server, signal.SIGTERM, timeout_s=30)
 
 
 def _count_estimates(database_url: str, session_id: str) -> int:

@@ -27,6 +27,7 @@ from hokan.leads.schedule import ENRICH_TASK, ensure_enrich_schedule
 from hokan.leads.tasks import refresh_lead, retry_countdown_s, run_ai_enrich
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.servers import redis_server_url  # noqa: F401  (fixture)
+from tests.servers import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COST = Decimal("0.006")
@@ -218,12 +219,7 @@ class Service:
     def stop(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_process_group(proc, signal.SIGTERM, timeout_s=15)
 
 
 def wait_until(predicate, timeout_s: float = 60) -> None:

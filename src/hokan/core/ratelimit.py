@@ -60,7 +60,36 @@ def _refuse(name: str, limit: int, window_s: float, wait_s: float) -> RateLimite
     )
 
 
-class LocalRateLimiter:
+class _SlidingWindow:
+    """What both limiters share: ``acquire`` around their own ``_try`` (0.0 = admitted, else
+    the seconds until the next free slot)."""
+
+    name: str
+    limit: int
+    window_s: float
+    _sleep: Callable[[float], None]
+
+    def _try(self) -> float:
+        raise NotImplementedError
+
+    def acquire(self, *, max_wait_s: float | None = None) -> float:
+        """Take a slot, sleeping until one is free; the seconds waited.
+
+        Raises:
+            RateLimited: the next free slot is further away than what is left of ``max_wait_s``.
+        """
+        waited = 0.0
+        while True:
+            wait = self._try()
+            if wait == 0.0:
+                return waited
+            if max_wait_s is not None and waited + wait > max_wait_s:
+                raise _refuse(self.name, self.limit, self.window_s, wait)
+            self._sleep(wait)
+            waited += wait
+
+
+class LocalRateLimiter(_SlidingWindow):
     """A sliding-window limiter inside one process (thread-safe).
 
     name: the limit's name; limit: requests per window; window_s: window length in seconds.
@@ -94,24 +123,9 @@ class LocalRateLimiter:
                 return 0.0
             return max(self._log[0] + self.window_s - now, 1e-6)
 
-    def acquire(self, *, max_wait_s: float | None = None) -> float:
-        """Take a slot, sleeping until one is free; the seconds waited.
-
-        Raises:
-            RateLimited: the next free slot is further away than what is left of ``max_wait_s``.
-        """
-        waited = 0.0
-        while True:
-            wait = self._try()
-            if wait == 0.0:
-                return waited
-            if max_wait_s is not None and waited + wait > max_wait_s:
-                raise _refuse(self.name, self.limit, self.window_s, wait)
-            self._sleep(wait)
-            waited += wait
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(_SlidingWindow):
     """A sliding-window limiter shared through Redis by every process (see the module docstring).
 
     redis_client: a ``redis.Redis`` (default ``hokan.core.redis_conn.get_redis()``).
@@ -146,21 +160,6 @@ class RedisRateLimiter:
             return 0.0
         return int(wait_us) / 1_000_000
 
-    def acquire(self, *, max_wait_s: float | None = None) -> float:
-        """Take a slot, sleeping until one is free; the seconds waited.
-
-        Raises:
-            RateLimited: the next free slot is further away than what is left of ``max_wait_s``.
-        """
-        waited = 0.0
-        while True:
-            wait = self._try()
-            if wait == 0.0:
-                return waited
-            if max_wait_s is not None and waited + wait > max_wait_s:
-                raise _refuse(self.name, self.limit, self.window_s, wait)
-            self._sleep(wait)
-            waited += wait
 
 
 _local: dict[tuple[str, int, float], LocalRateLimiter] = {}
