@@ -1,4 +1,5 @@
-"""The usage ledger: reserve → commit / release, limits, idempotency, concurrency."""
+"""The usage ledger: reserve → commit / release, limits, idempotency (on both backends), and
+concurrent processes on SQLite and PostgreSQL (Redis: test_budget_redis.py)."""
 
 from __future__ import annotations
 
@@ -12,89 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from hokan.core.budget import DatabaseLedger, Limits
+from hokan.core.budget import Limits
 from hokan.core.errors import BudgetExceeded
 from tests.servers import postgres_available, postgres_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 21)
-
-
-def ledger(cost: str = "1.00", calls: int = 10, daily: int = 0) -> DatabaseLedger:
-    return DatabaseLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily))
-
-
-@pytest.mark.django_db
-def test_it_commits_the_actual_cost_instead_of_the_estimate():
-    book = ledger()
-    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    assert book.snapshot(day=DAY).reserved_cost_usd == Decimal("0.05")
-    book.commit(r, cost_usd=Decimal("0.012345"))
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls, snap.reserved_cost_usd) == (
-        1, Decimal("0.012345"), 0, Decimal("0"))
-
-
-@pytest.mark.django_db
-def test_it_releases_without_spending():
-    book = ledger()
-    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    book.release(r)
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (0, Decimal("0"), 0)
-
-
-@pytest.mark.django_db
-def test_it_refuses_a_reservation_past_the_call_limit():
-    book = ledger(calls=2)
-    book.reserve(cost_usd=Decimal("0.01"), key="a", day=DAY)
-    book.reserve(cost_usd=Decimal("0.01"), key="b", day=DAY)
-    with pytest.raises(BudgetExceeded) as exc:
-        book.reserve(cost_usd=Decimal("0.01"), key="c", day=DAY)
-    assert exc.value.scope == "monthly_calls"
-    assert "3,000" not in str(exc.value) and "2" in str(exc.value)
-
-
-@pytest.mark.django_db
-def test_it_refuses_a_reservation_past_the_cost_limit():
-    book = ledger(cost="0.10")
-    r = book.reserve(cost_usd=Decimal("0.06"), key="a", day=DAY)
-    with pytest.raises(BudgetExceeded) as exc:
-        book.reserve(cost_usd=Decimal("0.05"), key="b", day=DAY)
-    assert exc.value.scope == "monthly_cost"
-    book.commit(r, cost_usd=Decimal("0.02"))
-    book.reserve(cost_usd=Decimal("0.05"), key="b", day=DAY)  # the refund made room
-
-
-@pytest.mark.django_db
-def test_it_returns_the_same_reservation_for_the_same_key():
-    book = ledger()
-    first = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
-    again = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
-    assert again.id == first.id
-    assert book.snapshot(day=DAY).reserved_calls == 1
-    book.commit(first, cost_usd=Decimal("0.03"))
-    assert not book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY).is_open
-
-
-@pytest.mark.django_db
-def test_it_settles_twice_only_once():
-    book = ledger()
-    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    book.commit(r, cost_usd=Decimal("0.01"))
-    book.commit(r, cost_usd=Decimal("0.01"))
-    book.release(r)
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (1, Decimal("0.01"), 0)
-
-
-@pytest.mark.django_db
-def test_it_settles_stale_reservations_at_their_estimate():
-    book = ledger()
-    book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    assert book.settle_stale(older_than=dt.timedelta(seconds=-1)) == 1
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (1, Decimal("0.05"), 0)
 
 
 @pytest.mark.django_db
@@ -105,9 +29,91 @@ def test_it_derives_the_daily_limit_from_the_monthly_calls():
     assert Limits(cost_usd=Decimal(150), calls=3000, daily_records_setting=25).daily_records(DAY) == 25
 
 
-@pytest.mark.django_db
-def test_it_counts_a_record_once_per_day_and_stops_at_the_daily_limit():
-    book = ledger(daily=2)
+# --- the ledger contract, on the database and the Redis backend (make_ledger: conftest.py) ---
+def test_it_commits_the_actual_cost_instead_of_the_estimate(make_ledger):
+    book = make_ledger()
+    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
+    assert r.created and r.is_open and book.snapshot(day=DAY).reserved_cost_usd == Decimal("0.05")
+    book.commit(r, cost_usd=Decimal("0.012345"))
+    snap = book.snapshot(day=DAY)
+    assert (snap.calls, snap.cost_usd, snap.reserved_calls, snap.reserved_cost_usd) == (
+        1, Decimal("0.012345"), 0, Decimal("0"))
+
+
+def test_it_releases_without_spending(make_ledger):
+    book = make_ledger()
+    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
+    book.release(r)
+    snap = book.snapshot(day=DAY)
+    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (0, Decimal("0"), 0)
+
+
+def test_it_refuses_a_reservation_past_the_call_limit(make_ledger):
+    book = make_ledger(calls=2)
+    book.reserve(cost_usd=Decimal("0.01"), key="a", day=DAY)
+    book.reserve(cost_usd=Decimal("0.01"), key="b", day=DAY)
+    with pytest.raises(BudgetExceeded) as exc:
+        book.reserve(cost_usd=Decimal("0.01"), key="c", day=DAY)
+    assert exc.value.scope == "monthly_calls" and exc.value.limit == 2
+    assert "3,000" not in str(exc.value) and "2" in str(exc.value)
+
+
+def test_it_refuses_a_reservation_past_the_cost_limit(make_ledger):
+    book = make_ledger(cost="0.10", calls=100)
+    r = book.reserve(cost_usd=Decimal("0.06"), key="a", day=DAY)
+    with pytest.raises(BudgetExceeded) as exc:
+        book.reserve(cost_usd=Decimal("0.05"), key="b", day=DAY)
+    assert exc.value.scope == "monthly_cost"
+    book.commit(r, cost_usd=Decimal("0.02"))
+    book.reserve(cost_usd=Decimal("0.05"), key="b", day=DAY)  # the refund made room
+
+
+def test_it_returns_the_same_reservation_for_the_same_key_without_claiming_again(make_ledger):
+    book = make_ledger()
+    first = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
+    again = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
+    assert again.id == first.id and first.created and not again.created and again.is_open
+    assert book.snapshot(day=DAY).reserved_calls == 1
+    book.commit(first, cost_usd=Decimal("0.03"))
+    paid = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
+    assert (paid.status, paid.created, paid.is_open) == ("committed", False, False)
+    assert book.snapshot(day=DAY).calls == 1
+
+
+def test_it_reopens_a_released_reservation_for_a_retry(make_ledger):
+    book = make_ledger(calls=1)
+    r = book.reserve(cost_usd=Decimal("0.05"), key="k", day=DAY)
+    book.release(r)  # the call failed without a charge (a 429)
+    retry = book.reserve(cost_usd=Decimal("0.05"), key="k", day=DAY)
+    assert retry.created and retry.is_open and retry.id == r.id
+    book.commit(retry, cost_usd=Decimal("0.01"))
+    snap = book.snapshot(day=DAY)
+    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (1, Decimal("0.01"), 0)
+
+
+def test_it_settles_twice_only_once(make_ledger):
+    book = make_ledger()
+    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
+    book.commit(r, cost_usd=Decimal("0.01"))
+    book.commit(r, cost_usd=Decimal("0.01"))
+    book.release(r)
+    snap = book.snapshot(day=DAY)
+    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (1, Decimal("0.01"), 0)
+
+
+def test_it_settles_stale_reservations_at_their_estimate(make_ledger):
+    book = make_ledger()
+    book.reserve(cost_usd=Decimal("0.05"), key="stale")  # today: settle_stale looks at this month
+    assert book.settle_stale(older_than=dt.timedelta(seconds=-5)) == 1
+    assert book.settle_stale(older_than=dt.timedelta(seconds=-5)) == 0
+    snap = book.snapshot()
+    assert (snap.calls, snap.cost_usd, snap.reserved_calls, snap.reserved_cost_usd) == (
+        1, Decimal("0.05"), 0, Decimal("0"))
+    assert not book.reserve(cost_usd=Decimal("0.05"), key="stale").created  # expired = paid
+
+
+def test_it_counts_a_record_once_per_day_and_stops_at_the_daily_limit(make_ledger):
+    book = make_ledger(daily=2)
     assert book.claim_record("lead:1", day=DAY)
     assert book.claim_record("lead:1", day=DAY)
     assert book.claim_record("lead:2", day=DAY)

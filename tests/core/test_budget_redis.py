@@ -1,4 +1,7 @@
-"""The Redis usage ledger: same semantics as the database ledger, §8 keys, 8 processes at once."""
+"""The Redis usage ledger: the §8 keys, choosing the backend, 8 processes at once, paid keys.
+
+The ledger contract itself (reserve/commit/release, limits, idempotency, daily records) is
+tested on both backends in test_budget.py."""
 
 from __future__ import annotations
 
@@ -11,112 +14,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 
 from hokan.core.budget import DatabaseLedger, Limits, RedisLedger, get_ledger, to_micro_usd
-from hokan.core.errors import BudgetExceeded
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.servers import redis_server_url  # noqa: F401  (fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 21)
-
-
-@pytest.fixture
-def redis_client(redis_server_url):  # noqa: F811
-    client = redis.Redis.from_url(redis_server_url)
-    client.flushdb()
-    return client
-
-
-@pytest.fixture(params=["database", "redis"])
-def make_ledger(request):
-    """A factory of ledgers of both backends with the given limits."""
-    if request.param == "database":
-        request.getfixturevalue("db")
-
-        def build(cost: str = "1.00", calls: int = 10, daily: int = 0):
-            return DatabaseLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily))
-    else:
-        client = request.getfixturevalue("redis_client")
-
-        def build(cost: str = "1.00", calls: int = 10, daily: int = 0):
-            return RedisLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily),
-                               redis_client=client)
-    return build
-
-
-def test_it_commits_the_actual_cost_instead_of_the_estimate(make_ledger):
-    book = make_ledger()
-    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    assert r.created and r.is_open and book.snapshot(day=DAY).reserved_cost_usd == Decimal("0.05")
-    book.commit(r, cost_usd=Decimal("0.012345"))
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls, snap.reserved_cost_usd) == (
-        1, Decimal("0.012345"), 0, Decimal("0"))
-
-
-def test_it_refuses_past_the_call_limit_and_the_cost_limit(make_ledger):
-    book = make_ledger(calls=2)
-    book.reserve(cost_usd=Decimal("0.01"), key="a", day=DAY)
-    book.reserve(cost_usd=Decimal("0.01"), key="b", day=DAY)
-    with pytest.raises(BudgetExceeded) as exc:
-        book.reserve(cost_usd=Decimal("0.01"), key="c", day=DAY)
-    assert exc.value.scope == "monthly_calls" and exc.value.limit == 2
-    book = make_ledger(cost="0.10", calls=100)
-    r = book.reserve(cost_usd=Decimal("0.06"), key="x", day=DAY)
-    with pytest.raises(BudgetExceeded) as exc:
-        book.reserve(cost_usd=Decimal("0.05"), key="y", day=DAY)
-    assert exc.value.scope == "monthly_cost"
-    book.commit(r, cost_usd=Decimal("0.02"))
-    book.reserve(cost_usd=Decimal("0.05"), key="y", day=DAY)  # the refund made room
-
-
-def test_it_returns_the_same_reservation_for_the_same_key_without_claiming_again(make_ledger):
-    book = make_ledger()
-    first = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
-    again = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
-    assert again.id == first.id and first.created and not again.created and again.is_open
-    assert book.snapshot(day=DAY).reserved_calls == 1
-    book.commit(first, cost_usd=Decimal("0.03"))
-    paid = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
-    assert (paid.status, paid.created) == ("committed", False)
-    assert book.snapshot(day=DAY).calls == 1
-
-
-def test_it_reopens_a_released_reservation_for_a_retry(make_ledger):
-    book = make_ledger(calls=1)
-    r = book.reserve(cost_usd=Decimal("0.05"), key="k", day=DAY)
-    book.release(r)  # the call failed without a charge (a 429)
-    retry = book.reserve(cost_usd=Decimal("0.05"), key="k", day=DAY)
-    assert retry.created and retry.is_open and retry.id == r.id
-    book.commit(retry, cost_usd=Decimal("0.01"))
-    snap = book.snapshot(day=DAY)
-    assert (snap.calls, snap.cost_usd, snap.reserved_calls) == (1, Decimal("0.01"), 0)
-
-
-def test_it_settles_twice_only_once_and_settles_stale_ones_at_their_estimate(make_ledger):
-    book = make_ledger()
-    r = book.reserve(cost_usd=Decimal("0.05"), key="a", day=DAY)
-    book.commit(r, cost_usd=Decimal("0.01"))
-    book.commit(r, cost_usd=Decimal("0.01"))
-    book.release(r)
-    book.reserve(cost_usd=Decimal("0.05"), key="stale")  # today: settle_stale looks at this month
-    assert book.settle_stale(older_than=dt.timedelta(seconds=-5)) == 1
-    assert book.settle_stale(older_than=dt.timedelta(seconds=-5)) == 0
-    today = book.snapshot()
-    assert (today.reserved_calls, today.reserved_cost_usd) == (0, Decimal("0"))
-    assert not book.reserve(cost_usd=Decimal("0.05"), key="stale").created  # expired = paid
-
-
-def test_it_counts_a_record_once_per_day_and_stops_at_the_daily_limit(make_ledger):
-    book = make_ledger(daily=2)
-    assert book.claim_record("lead:1", day=DAY)
-    assert book.claim_record("lead:1", day=DAY)
-    assert book.claim_record("lead:2", day=DAY)
-    assert not book.claim_record("lead:3", day=DAY)
-    assert book.snapshot(day=DAY).records_today == 2
-    assert book.claim_record("lead:3", day=DAY + dt.timedelta(days=1))
 
 
 def test_it_keeps_the_documents_keys_in_micro_usd_and_lets_them_expire_after_the_month(redis_client):
