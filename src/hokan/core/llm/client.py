@@ -9,6 +9,8 @@ Shapes (the contract between providers and the use-case modules):
         Completion.raw_text   the answer text as received
         Completion.attempts   HTTP requests sent for this completion (retries included)
         Completion.repaired   True when the JSON had to be repaired (e.g. a truncated answer)
+        Completion.cached     True when the answer came from the LLM cache (core.cache): no call
+                              was made, usage is zero (cost 0, calls 0) and attempts is 0
 
 Budget, cache and rate limits wrap the client in the use-case module; they are not part of
 it. Implementations: ``openai_compat.OpenAICompatClient`` (Perplexity, OpenAI, Azure OpenAI,
@@ -78,6 +80,7 @@ class Completion:
     citations: list[str] = field(default_factory=list)
     attempts: int = 1
     repaired: bool = False
+    cached: bool = False
 
 
 class LLMClient(Protocol):
