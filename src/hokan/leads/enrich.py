@@ -36,57 +36,37 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from hokan.core import ja
 from hokan.core.budget import UsageLedger, UsageSnapshot, get_ledger, to_micro_usd
-from hokan.core.errors import AlreadyPaid, BudgetExceeded, FetchError, InputError, LLMError, LLMTransientError, RateLimited
-from hokan.core.extract import extract_profile, find_profile_links
+from hokan.core.errors import AlreadyPaid, BudgetExceeded, LLMError, LLMTransientError, RateLimited
+from hokan.core.extract.llm import values_from_answer
 from hokan.core.fields import FieldValue
 from hokan.core.llm import get_client
 from hokan.core.llm.budgeted import complete_json_budgeted
-from hokan.core.llm.client import JsonRequest, LLMClient
+from hokan.core.llm.client import LLMClient
 from hokan.core.ratelimit import RateLimitedClient, llm_rate_limiter
 from hokan.core.web import Fetcher, Page, fetcher_from_settings
-from hokan.leads.columns import BY_NAME, ENRICHABLE_FIELDS
+from hokan.leads.ask import askable, asked_columns, build_request, clean_answer_value
+from hokan.leads.columns import ENRICHABLE_FIELDS
+from hokan.leads.evidence import gather_site_evidence
 from hokan.leads.models import EnrichmentRun, Lead
 from hokan.leads.store import apply_values, missing_fields
-from hokan.registry.match import REGISTRY_FIELDS, match_lead
 from hokan.leads.values import clean_value
+from hokan.registry.lookup import lookup_company
+from hokan.registry.match import REGISTRY_FIELDS
 
 logger = logging.getLogger("hokan.leads.enrich")
-
-PROMPT_DIR = Path(__file__).parent / "prompts"
-# Columns filled together from one piece of evidence, so that one address or one person is
-# never stitched together from two pages.
-GROUPS: tuple[tuple[str, ...], ...] = (
-    ("location", "prefecture", "city", "postal_code"),
-    ("representative_name", "representative_title"),
-)
-# Where profile pages usually live, tried relative to the site when the homepage cannot be
-# fetched or links to none. Bounded: at most PROBE_LIMIT extra requests per lead.
-COMMON_PROFILE_PATHS = (
-    "company/", "company/outline/", "company/profile/", "about/", "corporate/", "company.html",
-    "gaiyou.html", "gaiyo.html", "outline.html", "about.html", "profile.html", "company/outline.html",
-)
-PROBE_LIMIT = 6
-# Fields only a profile page has: a homepage showing three of them is the profile page.
-PROFILE_SIGNS = frozenset({"capital", "established_year", "representative_name", "employee_count", "location",
-                           "corporate_number"})
-MAX_PROFILE_PAGES = 2
 
 
 @dataclass
@@ -162,216 +142,6 @@ def leads_to_enrich(*, lead_ids: list[int] | None = None) -> QuerySet[Lead]:
     return queryset.order_by(F("ai_last_enriched_at").asc(nulls_first=True), "pk")
 
 
-# --- rules ----------------------------------------------------------------------------------
-def _site_root(url: str) -> str:
-    """The base URL that relative profile paths are tried against (a directory URL)."""
-    parts = urlsplit(url)
-    path = parts.path if parts.path.endswith("/") else parts.path.rsplit("/", 1)[0] + "/"
-    return f"{parts.scheme}://{parts.netloc}{path or '/'}"
-
-
-def _fetch(fetcher: Fetcher, url: str, outcome: LeadOutcome) -> Page | None:
-    try:
-        page = fetcher.fetch(url)
-    except FetchError as exc:
-        outcome.fetch_errors.append(f"{url}: {exc}")
-        logger.info("fetch failed for %s: %s", url, exc)
-        return None
-    outcome.fetched.append(page.final_url)
-    return page
-
-
-def probe_urls(base: str, *, skip: set[str]) -> list[str]:
-    """Common profile-page URLs to try for a site: under the page's folder, then the host root."""
-    urls: list[str] = []
-    for root in dict.fromkeys((_site_root(base), urljoin(base, "/"))):
-        for path in COMMON_PROFILE_PATHS:
-            url = urljoin(root, path)
-            if url not in skip and url not in urls:
-                urls.append(url)
-    return urls
-
-
-def gather_rule_values(website_url: str, fetcher: Fetcher, outcome: LeadOutcome) -> tuple[dict[str, FieldValue], list[Page]]:
-    """Fetch the site and extract with the rules: ({field: best FieldValue}, pages read).
-
-    Order: the given URL; profile pages it links to (会社概要, 企業情報, company, about, …);
-    when it links to none and is not a profile page itself, a few common profile paths
-    (at most PROBE_LIMIT requests). Per field (and per GROUPS group) the value of highest
-    confidence wins; on a tie the profile page beats the homepage.
-    """
-    pages: list[Page] = []
-    per_page: list[dict[str, FieldValue]] = []
-
-    def read(url: str) -> bool:
-        page = _fetch(fetcher, url, outcome)
-        if page is None:
-            return False
-        pages.append(page)
-        per_page.append(extract_profile(page.text, url=page.final_url))
-        return True
-
-    links: list[str] = []
-    if read(website_url):
-        home = pages[0]
-        links = [u for u in find_profile_links(home.text, home.final_url) if u != home.final_url]
-    for url in links[:MAX_PROFILE_PAGES]:
-        read(url)
-    home_is_profile = bool(per_page) and len(PROFILE_SIGNS.intersection(per_page[0])) >= 3
-    if len(pages) <= 1 and not home_is_profile:
-        base = pages[0].final_url if pages else website_url
-        for url in probe_urls(base, skip={website_url, base})[:PROBE_LIMIT]:
-            if read(url):
-                break
-    # Profile pages first, so that on equal confidence they win over the homepage.
-    ranked = per_page[1:] + per_page[:1]
-    best: dict[str, FieldValue] = {}
-    grouped = {name for group in GROUPS for name in group}
-    for values in ranked:
-        for name, value in values.items():
-            if name in grouped:
-                continue
-            if name not in best or value.confidence > best[name].confidence:
-                best[name] = value
-    for group in GROUPS:
-        chosen: dict[str, FieldValue] | None = None
-        for values in ranked:
-            lead_value = values.get(group[0])
-            if lead_value is None:
-                continue
-            if chosen is None or lead_value.confidence > chosen[group[0]].confidence:
-                chosen = values
-        if chosen is not None:
-            best.update({name: chosen[name] for name in group if name in chosen})
-    return best, pages
-
-
-# --- LLM ----------------------------------------------------------------------------------
-def _prompt(name: str) -> str:
-    return (PROMPT_DIR / name).read_text(encoding="utf-8")
-
-
-def askable(fields: list[str]) -> list[str]:
-    """The columns among ``fields`` an LLM may be asked for (not personal, not our notes)."""
-    return [name for name in fields if BY_NAME[name].prompt_label]
-
-
-def build_request(lead: Lead, fields: list[str], *, key: str) -> JsonRequest:
-    """The §7 prompt (JSON only, in Japanese) and its JSON schema for the missing ``fields``."""
-    labels = [BY_NAME[name].prompt_label for name in fields]
-    item = {"value": "", "source_url": "", "quote": ""}
-    output_format = json.dumps({label: item for label in labels}, ensure_ascii=False, indent=2)
-    user = _prompt("enrich_company.txt").format(
-        name=lead.name,
-        url=lead.website_url or "不明",
-        missing=", ".join(labels),
-        output_format=output_format,
-    )
-    nullable = {"type": ["string", "null"]}
-    schema = {
-        "type": "object",
-        "properties": {
-            label: {
-                "type": "object",
-                "properties": {"value": nullable, "source_url": nullable, "quote": nullable},
-                "required": ["value", "source_url", "quote"],
-                "additionalProperties": False,
-            }
-            for label in labels
-        },
-        "required": labels,
-        "additionalProperties": False,
-    }
-    return JsonRequest(
-        system=_prompt("enrich_company_system.txt").strip(),
-        user=user,
-        schema=schema,
-        schema_name="lead_enrichment",
-        temperature=0.0,
-        max_output_tokens=800,
-        idempotency_key=key,
-    )
-
-
-def _grounded(quote: str, value_text: str, pages: list[Page]) -> bool:
-    """Whether the model's quote (or the raw value) appears in a page we fetched ourselves."""
-    folded_pages = [ja.fold(page.text) for page in pages]
-    for needle in (quote, value_text):
-        needle = ja.fold(needle or "")
-        if len(needle) >= 4 and any(needle in text for text in folded_pages):
-            return True
-    return False
-
-
-def values_from_answer(
-    data: dict[str, Any],
-    fields: list[str],
-    *,
-    pages: list[Page],
-    citations: list[str],
-    lead_name: str,
-    repaired: bool = False,
-) -> tuple[list[FieldValue], list[str]]:
-    """Validate the model's answer: (accepted FieldValues, rejection messages).
-
-    A vague or invalid value is treated as missing. When the answer was truncated and
-    repaired, its last item is dropped: it is the one the cut went through ("5,0" of
-    "5,000万円" would otherwise be stored as 50 yen). Confidence: 0.7 when the quote or value
-    is found in a page we fetched, 0.5 when the model named a source, 0.3 otherwise
-    (ARCHITECTURE.md: a value that cannot be found in any evidence is scored low).
-    """
-    accepted: list[FieldValue] = []
-    rejected: list[str] = []
-    if repaired and data:
-        last = list(data)[-1]
-        data = {key: value for key, value in data.items() if key != last}
-        rejected.append(f"{lead_name} {last}: 回答が途中で切れていたため採用しません")
-    for name in fields:
-        label = BY_NAME[name].prompt_label
-        item = data.get(label)
-        if isinstance(item, (str, int, float)):
-            item = {"value": item}
-        if not isinstance(item, dict) or item.get("value") in (None, ""):
-            continue
-        raw = str(item.get("value"))
-        source_url = str(item.get("source_url") or "") or (citations[0] if citations else "")
-        if source_url and urlsplit(source_url).scheme not in ("http", "https"):
-            source_url = ""
-        quote = str(item.get("quote") or "")[:500]
-        try:
-            cleaned = _clean_ai_value(name, raw)
-        except ValueError as exc:
-            rejected.append(f"{lead_name} {BY_NAME[name].label}: {exc}")
-            continue
-        if not cleaned:
-            continue
-        grounded = _grounded(quote, raw, pages)
-        confidence = 0.7 if grounded else (0.5 if source_url else 0.3)
-        extractor = "llm:grounded" if grounded else "llm:unverified"
-        for column, value in cleaned.items():
-            accepted.append(
-                FieldValue(field=column, value=value, raw=raw, quote=quote, source_url=source_url or None,
-                           method="ai", confidence=confidence, extractor=extractor)
-            )
-    return accepted, rejected
-
-
-def _clean_ai_value(name: str, raw: str) -> dict[str, Any]:
-    """One answer item → {column: value}; 所在地 is split into prefecture / city / location."""
-    if name != "location":
-        value = clean_value(name, raw)
-        return {} if value is None else {name: value}
-    if ja.is_vague(raw):
-        return {}
-    address = ja.split_address(raw)
-    if address is None or not address.prefecture or not address.city:
-        raise ValueError(f"都道府県・市区町村から始まる住所として読めません: {raw}")
-    values: dict[str, Any] = {"prefecture": address.prefecture, "city": address.city, "location": address.rest}
-    if address.postal_code:
-        values["postal_code"] = address.postal_code
-    return values
-
-
 # --- the job ----------------------------------------------------------------------------------
 @contextlib.contextmanager
 def daily_log(day: dt.date) -> Iterator[Path]:
@@ -392,34 +162,9 @@ def daily_log(day: dt.date) -> Iterator[Path]:
         handler.close()
 
 
-def ask_gbizinfo(lead: Lead) -> bool:
-    """Look the lead up online in gBizINFO (by 法人番号, else by exact normalised name) and store
-    what it knows in the local registry. True when something was stored.
-
-    A gBizINFO failure (token, rate limit, outage) is logged and never stops the lead: the
-    rules and the LLM still run.
-    """
-    from hokan.registry import gbizinfo
-    from hokan.registry.errors import RegistryError
-
-    try:
-        number = ja.parse_corporate_number(lead.corporate_number or "")
-        if number:
-            return gbizinfo.fetch_company(number) is not None
-        with gbizinfo.GbizinfoClient.from_settings() as client:
-            infos = client.search(name=lead.name, prefecture=lead.prefecture, limit=10)
-            # gBizINFO matches names partially; only the same company name is taken.
-            same = [i for i in infos if ja.company_name_key(str(i.get("name", ""))) == lead.name_key]
-            if same:
-                gbizinfo.store(same, source_url=client.url_for("/v2/hojin"))
-            return bool(same)
-    except (RegistryError, InputError) as exc:
-        logger.warning("%s [%s] gBizINFO lookup failed: %s", lead.name, lead.pk, exc)
-        return False
-
-
 def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> list[str]:
-    """Step 1, $0: fill what the company registry knows (法人番号 match, or a unique name match).
+    """Step 1, $0: fill what the company registry knows (``hokan.registry.lookup``: 法人番号
+    match, or a unique name match; gBizINFO online when the local records do not know it).
 
     An ambiguous name (several registry companies) fills nothing; ``outcome.registry``
     says how the lead was matched. Returns the columns written.
@@ -427,10 +172,7 @@ def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> 
     wanted = [name for name in REGISTRY_FIELDS if name in targets]
     if not wanted:
         return []
-    result = match_lead(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
-    if result.status == "not_found" and settings.GBIZINFO_API_TOKEN:
-        if ask_gbizinfo(lead):
-            result = match_lead(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
+    result = lookup_company(corporate_number=lead.corporate_number, name=lead.name, prefecture=lead.prefecture)
     outcome.registry = result.status
     if result.status == "ambiguous":
         logger.info("%s [%s] registry: %s", lead.name, lead.pk, result.message)
@@ -490,7 +232,10 @@ def enrich_one(
     pages: list[Page] = []
     rule_values: dict[str, FieldValue] = {}
     if lead.website_url:
-        rule_values, pages = gather_rule_values(lead.website_url, fetcher, outcome)
+        evidence = gather_site_evidence(lead.website_url, fetcher)
+        outcome.fetched.extend(evidence.fetched)
+        outcome.fetch_errors.extend(evidence.fetch_errors)
+        rule_values, pages = evidence.values, evidence.pages
     accepted = [value for name, value in rule_values.items() if name in targets and _valid_rule_value(value)]
     with transaction.atomic():
         fresh = Lead.objects.select_for_update().get(pk=lead.pk)
@@ -551,8 +296,8 @@ def enrich_one(
     outcome.llm = "called"
     outcome.cost_usd = completion.usage.cost_usd
     ai_values, rejected = values_from_answer(
-        completion.data, to_ask, pages=pages, citations=completion.citations, lead_name=lead.name,
-        repaired=completion.repaired,
+        completion.data, asked_columns(to_ask), clean=clean_answer_value, pages=pages,
+        citations=completion.citations, subject=lead.name, repaired=completion.repaired,
     )
     for message in rejected:
         logger.warning("rejected AI value: %s", message)
