@@ -20,19 +20,29 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.servers import redis_server_url  # noqa: F401  (fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAY = dt.date(2026, 11, 21)
+JST = dt.timezone(dt.timedelta(hours=9))  # Asia/Tokyo has no daylight saving time
+
+
+def _start_of_month_after_next(day: dt.date) -> dt.datetime:
+    index = day.year * 12 + day.month - 1 + 2
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=JST)
 
 
 def test_it_keeps_the_documents_keys_in_micro_usd_and_lets_them_expire_after_the_month(redis_client):
+    from django.utils import timezone
+
+    day = timezone.localdate()  # a past day would expire its keys at once (issue 7 §0)
+    month = f"{day.year:04d}-{day.month:02d}"
+    key = f"lead:1:{day.isoformat()}:1"
     book = RedisLedger(Limits(cost_usd=Decimal("150"), calls=3000, daily_records_setting=0), redis_client=redis_client)
-    r = book.reserve(cost_usd=Decimal("0.05"), key="lead:1:2026-11-21:1", day=DAY)
+    r = book.reserve(cost_usd=Decimal("0.05"), key=key, day=day)
     book.commit(r, cost_usd=Decimal("0.0123"))
-    assert redis_client.get("usage:2026-11:calls") == b"1"
-    assert redis_client.get("usage:2026-11:cost") == b"12300"  # integer micro-USD
-    expire_at = redis_client.expiretime("usage:2026-11:cost")
-    # 2027-01-01 00:00 Asia/Tokyo: the month's figures stay readable through December.
-    assert expire_at == int(dt.datetime(2027, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp())
-    assert redis_client.hget("usage:reservation:lead:1:2026-11-21:1", "status") == b"committed"
+    assert redis_client.get(f"usage:{month}:calls") == b"1"
+    assert redis_client.get(f"usage:{month}:cost") == b"12300"  # integer micro-USD
+    # 00:00 Asia/Tokyo of the first day of the month after next: the month's figures stay
+    # readable through the whole following month.
+    assert redis_client.expiretime(f"usage:{month}:cost") == int(_start_of_month_after_next(day).timestamp())
+    assert redis_client.hget(f"usage:reservation:{key}", "status") == b"committed"
 
 
 def test_get_ledger_uses_redis_when_redis_url_is_set(settings, redis_server_url):  # noqa: F811
