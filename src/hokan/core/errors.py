@@ -10,7 +10,8 @@
     ├─ BudgetExceeded(scope, limit, spent)
     ├─ AlreadyPaid(key, status)
     ├─ RateLimited(key, retry_after_s)
-    └─ InputError(source, row, field, reason)
+    ├─ InputError(source, row, field, reason)
+    └─ InvalidValue(field, label, raw, reason)   also a ValueError
 
 Whether an error is retried depends on its type (``LLMTransientError``, ``FetchTimeout``),
 never on its message. Errors from libraries are translated at the boundary and chained
@@ -166,4 +167,20 @@ class InputError(HokanError):
         self.source = source
         self.row = row
         self.field = field
+        self.reason = reason
+
+
+class InvalidValue(HokanError, ValueError):
+    """A value is present but not valid for its field (``hokan.core.fields.clean``).
+
+    field: the field's name (``capital``); label: its Japanese label (資本金); raw: the value as
+    given (str of it); reason: Japanese, says what was expected and shows the value. The message
+    is ``reason``. Also a ``ValueError``, so callers of the former validators keep working.
+    """
+
+    def __init__(self, reason: str, *, field: str = "", label: str = "", raw: str = "") -> None:
+        super().__init__(reason)
+        self.field = field
+        self.label = label
+        self.raw = raw
         self.reason = reason
