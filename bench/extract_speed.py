@@ -7,11 +7,16 @@ content type of snapshot.csv, outside the timing), then, ``--repeat`` times, for
 - ``extract``: ``hokan.core.extract.extract_profile(html, url=url)`` — parse, visible text,
   label/value pairs, JSON-LD, and every field rule;
 - ``baseline``: ``lxml.html.fromstring(html).text_content()`` — the cheapest way to get a
-  page's text with the same parser.
+  page's text with the same parser;
+- ``old path``: ``extract_profile`` as it was before issue 8 §4 — ``labels.label_kind`` not
+  memoised and ``pairs._glued`` classifying each label prefix before it checks the value
+  pattern (both restored for that call only, see ``old_label_path``). Its output is compared
+  with the current path's on every page: the run fails (exit 1) if any value differs.
 
-The two alternate page by page, so that both see the same machine load. Reported: pages per
-second for each, the ratio extract / baseline (how many bare parses one extraction costs),
-and the slowest pages by median extraction time with their own ratio and size.
+The three alternate page by page, so that all see the same machine load. Reported: pages per
+second for each, the ratios extract / baseline (how many bare parses one extraction costs)
+and extract / old path, and the slowest pages by median extraction time with their own ratio
+and size.
 
 Run from the repository root:  .venv/bin/python bench/extract_speed.py [--repeat N] [--slowest K]
 No network: sockets other than loopback are refused (bench/_common.py); the pages are files.
@@ -20,6 +25,7 @@ No network: sockets other than loopback are refused (bench/_common.py); the page
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import re
 import statistics
@@ -58,6 +64,35 @@ def baseline(html: str) -> str:
     return lxml.html.fromstring(_XML_DECL.sub("", html)).text_content()
 
 
+@contextlib.contextmanager
+def old_label_path():
+    """Run ``extract_profile`` on the pre-issue-8 path inside the block: ``label_kind``
+    without its memo and the label-first ``_glued``. Restored afterwards."""
+    from hokan.core.extract import labels, pairs
+
+    uncached = labels.label_kind.__wrapped__
+
+    def glued_label_first(folded: str) -> re.Match[str] | None:
+        for size in range(2, min(8, len(folded) - 1) + 1):
+            head, tail = folded[:size], folded[size:]
+            if uncached(head) in pairs._SPACE_KINDS and pairs._GLUED_VALUE_START.match(tail):
+                return re.match(rf"^({re.escape(head)})(.+)$", folded)
+        return None
+
+    saved = (labels.label_kind, pairs.label_kind, pairs._glued)
+    labels.label_kind = pairs.label_kind = uncached
+    pairs._glued = glued_label_first
+    try:
+        yield
+    finally:
+        labels.label_kind, pairs.label_kind, pairs._glued = saved
+
+
+def comparable(found: dict) -> dict:
+    """A page's values without the time they were read at."""
+    return {name: {k: v for k, v in value.as_dict().items() if k != "observed_at"} for name, value in found.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20, help="passes over all pages (default 20)")
@@ -72,11 +107,16 @@ def main() -> int:
     if not pages:
         print(f"no pages in {folder}", file=sys.stderr)
         return 2
-    for name, html, url in pages:  # warm-up: imports, regex compilation, lxml
-        extract_profile(html, url=url)
+    differ: list[str] = []
+    for name, html, url in pages:  # warm-up (imports, regex compilation, lxml) and the output check
+        found = extract_profile(html, url=url)
         baseline(html)
+        with old_label_path():
+            old = extract_profile(html, url=url)
+        if comparable(found) != comparable(old):
+            differ.append(name)
 
-    times: dict[str, dict[str, list[float]]] = {name: {"extract": [], "baseline": []} for name, _, _ in pages}
+    times: dict[str, dict[str, list[float]]] = {name: {"extract": [], "baseline": [], "old": []} for name, _, _ in pages}
     fields = {name: 0 for name, _, _ in pages}
     for _ in range(args.repeat):
         for name, html, url in pages:
@@ -85,12 +125,18 @@ def main() -> int:
             middle = time.perf_counter()
             baseline(html)
             ended = time.perf_counter()
+            with old_label_path():
+                old_started = time.perf_counter()
+                extract_profile(html, url=url)
+                old_ended = time.perf_counter()
             times[name]["extract"].append(middle - started)
             times[name]["baseline"].append(ended - middle)
+            times[name]["old"].append(old_ended - old_started)
             fields[name] = len(found)
 
     total_extract = sum(sum(t["extract"]) for t in times.values())
     total_base = sum(sum(t["baseline"]) for t in times.values())
+    total_old = sum(sum(t["old"]) for t in times.values())
     n = len(pages) * args.repeat
     size = sum(len(html) for _, html, _ in pages)
     print(f"rule extraction: {len(pages)} pages ({size / 1000:,.0f} k characters) x {args.repeat} passes ({machine()})\n")
@@ -98,10 +144,16 @@ def main() -> int:
         ("run", "pages/s", "ms/page (mean)", "total s"),
         [
             ("extract_profile", f"{n / total_extract:,.0f}", f"{total_extract / n * 1000:.2f}", f"{total_extract:.2f}"),
+            ("old path: label_kind not memoised, label first in _glued", f"{n / total_old:,.0f}",
+             f"{total_old / n * 1000:.2f}", f"{total_old:.2f}"),
             ("baseline: lxml fromstring + text_content", f"{n / total_base:,.0f}", f"{total_base / n * 1000:.2f}",
              f"{total_base:.2f}"),
         ],
     ))
+    old_ratios = [statistics.median(t["extract"]) / statistics.median(t["old"]) for t in times.values()]
+    print(f"\nratio extract / old path: {total_extract / total_old:.2f}x "
+          f"(per page median {statistics.median(old_ratios):.2f}x, range {min(old_ratios):.2f}x-{max(old_ratios):.2f}x); "
+          + (f"OUTPUT DIFFERS on {', '.join(differ)}" if differ else f"identical output on all {len(pages)} pages"))
     medians = {
         name: (statistics.median(t["extract"]), statistics.median(t["baseline"])) for name, t in times.items()
     }
@@ -120,7 +172,7 @@ def main() -> int:
             for name in slowest
         ],
     ))
-    return 0
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":

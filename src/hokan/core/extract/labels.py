@@ -25,6 +25,7 @@ Decisions:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from hokan.core.ja import fold
@@ -89,8 +90,13 @@ def label_kind_of_key(key: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def label_kind(label: str) -> str | None:
-    """The kind (``name``, ``established``, ``phone``, …) of a raw label text, or None."""
+    """The kind (``name``, ``established``, ``phone``, …) of a raw label text, or None.
+
+    Memoised (the same label texts recur on every page and in every row of a page; the
+    result depends on the text alone): at most 8,192 texts are kept, least recently used out.
+    """
     return label_kind_of_key(label_key(label))
 
 

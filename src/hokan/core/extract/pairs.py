@@ -301,7 +301,9 @@ def _glued(folded: str) -> re.Match[str] | None:
     """"設立2001年4月" / "資本金1,000万円": a label glued to a value that starts like one."""
     for size in range(2, min(8, len(folded) - 1) + 1):
         head, tail = folded[:size], folded[size:]
-        if label_kind(head) in _SPACE_KINDS and _GLUED_VALUE_START.match(tail):
+        # The value pattern first: one cheap regex match rules most prefixes out before the
+        # label is classified (same result, the two tests are independent).
+        if _GLUED_VALUE_START.match(tail) and label_kind(head) in _SPACE_KINDS:
             return re.match(rf"^({re.escape(head)})(.+)$", folded)
     return None
 
