@@ -26,6 +26,8 @@ subclass)::
 The server listens on 127.0.0.1 only, on a free port the OS picks, and serves each request in
 its own daemon thread (so a scripted slow answer does not block others). ``stop()`` shuts the
 server down, closes the socket and joins the serving thread; it may be called twice.
+``JSONHandler.hang()`` keeps a request unanswered (the connection open) until ``stop()``: the
+"accepts the connection and never answers" provider of the hang tests.
 ``serving(**kwargs)`` is the body of a pytest fixture: a started server, stopped afterwards.
 
 ``ServerLifecycle`` is the ``with`` / fixture part alone, for servers that are not HTTP
@@ -95,6 +97,7 @@ class LocalHTTPServer(ServerLifecycle):
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
+        self.stopping = threading.Event()  # set by stop(): releases handlers in ``hang()``
 
     def bind(self) -> None:
         """Bind the socket (a free port) without serving yet; ``start`` does it when needed."""
@@ -107,6 +110,7 @@ class LocalHTTPServer(ServerLifecycle):
     def start(self) -> Self:
         """Bind a free port on 127.0.0.1 (if not yet bound) and serve in a daemon thread."""
         self.bind()
+        self.stopping.clear()
         assert self._httpd is not None
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
@@ -116,6 +120,7 @@ class LocalHTTPServer(ServerLifecycle):
 
     def stop(self) -> None:
         """Stop serving and close the socket (requests still sleeping are abandoned)."""
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -168,6 +173,11 @@ class JSONHandler(BaseHTTPRequestHandler):
             return json.loads(self.raw_body) if self.raw_body else None
         except ValueError:  # includes UnicodeDecodeError
             return None
+
+    def hang(self) -> None:
+        """Never answer: keep the connection open until the server stops, then drop it."""
+        self.fake.stopping.wait()
+        self.close_connection = True
 
     def header_dict(self, *, lower: bool = True) -> dict[str, str]:
         """The request headers as a dict, names lower-cased unless ``lower=False``."""

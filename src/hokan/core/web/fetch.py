@@ -1,7 +1,7 @@
 """Fetching a URL: the ``Page`` record, the ``Fetcher`` protocol and the live fetcher.
 
 Every web page hokan reads comes through a ``Fetcher``: ``LiveFetcher`` on the internet or
-``SnapshotFetcher`` offline (LLM and search provider clients are separate). ``LiveFetcher``
+``SnapshotFetcher`` offline (API clients use ``http.guarded_client``, built on the same transport). ``LiveFetcher``
 enforces, in this order, for the URL asked and for every redirect hop:
 
 1. the SSRF guard (``ssrf.check_url``) before anything is sent;
@@ -12,32 +12,25 @@ enforces, in this order, for the URL asked and for every redirect hop:
    and connects only to an address that passed the check (no DNS rebinding);
 5. timeouts, a cap on the body size, and 4xx/5xx as errors.
 
-How the connection-time check is plugged in: httpcore documents network backends as public
-API (``httpcore.NetworkBackend``, https://www.encode.io/httpcore/network-backends/) and
-``httpcore.ConnectionPool(network_backend=...)`` accepts one. httpx 0.28's ``HTTPTransport``
-does not expose that argument yet (encode/httpx PR #3749 proposes it), so ``_GuardedTransport``
-subclasses ``HTTPTransport`` and swaps the pool it built (the ``_pool`` attribute, unchanged
-since httpx 0.18) for one with our backend. The subclass keeps httpx's own request/response
-and exception mapping; it fails loudly at construction if httpx changes that attribute.
-The transport is called directly (no ``httpx.Client``), see ``LiveFetcher.__init__``.
+The transport is ``hokan.core.web.http.GuardedTransport``, the same one every guarded
+client uses (see http.py for how the connection-time check is plugged into httpcore). It is
+called directly (no ``httpx.Client``), see ``LiveFetcher.__init__``.
 Rewriting URLs to IP literals with an ``sni_hostname`` extension was rejected: it breaks
 connection-pool keying, relative redirects and the Host header in subtle ways.
 """
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import httpcore
 import httpx
 from protego import Protego
 
@@ -45,16 +38,15 @@ from hokan.core.errors import (
     FetchError,
     FetchStatusError,
     FetchTimeout,
-    FetchTooLarge,
     RobotsDisallowed,
 )
 from hokan.core.web.charset import decode_html
-from hokan.core.web.ssrf import Resolver, check_host, check_url
+from hokan.core.web.http import DEFAULT_USER_AGENT, GuardedTransport, current_url, too_large
+from hokan.core.web.ssrf import Resolver, check_url
 
 __all__ = ["Fetcher", "LiveFetcher", "Page", "fetcher_from_settings", "page_text"]
 
 
-DEFAULT_USER_AGENT = "hokan/0.1 (+https://example.invalid/hokan)"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # RFC 9309 §2.5: crawlers MUST parse at least 500 KiB of a robots.txt; we read that much and
 # ignore the rest instead of failing.
@@ -65,9 +57,6 @@ ROBOTS_MAX_REDIRECTS = 5
 ROBOTS_CACHE_S = 24 * 3600.0
 
 _TEXT_TYPES = ("application/xhtml+xml", "application/xml", "application/json", "application/ld+json")
-
-# The URL being requested, so that a refusal at connection time names it (set per request).
-_current_url: contextvars.ContextVar[str | None] = contextvars.ContextVar("hokan_fetch_url", default=None)
 
 
 @dataclass(frozen=True)
@@ -106,60 +95,6 @@ def page_text(content: bytes, content_type: str) -> tuple[str, str]:
     if not mime or mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(("+xml", "+json")):
         return decode_html(content, content_type)
     return "", ""
-
-
-# --- the connection-time guard ------------------------------------------------------------
-class _GuardedNetworkBackend(httpcore.NetworkBackend):
-    """Resolves and checks the host on every TCP connect, then connects to a checked address."""
-
-    def __init__(self, *, allow_hosts: Sequence[str], resolver: Resolver | None) -> None:
-        self._allow_hosts = tuple(allow_hosts)
-        self._resolver = resolver
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        url = _current_url.get() or f"{host}:{port}"
-        addresses = check_host(host, port, url=url, allow_hosts=self._allow_hosts, resolver=self._resolver)
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return self._inner.connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:  # try the next checked address; timeouts propagate
-                error = exc
-        assert error is not None  # check_host never returns an empty list
-        raise error
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's default transport with the guarded network backend (see the module docstring)."""
-
-    def __init__(self, *, allow_hosts: Sequence[str], resolver: Resolver | None) -> None:
-        super().__init__(trust_env=False, retries=0)
-        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
-            raise RuntimeError("httpx.HTTPTransport internals changed: cannot install the SSRF network backend")
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            retries=0,
-            network_backend=_GuardedNetworkBackend(allow_hosts=allow_hosts, resolver=resolver),
-        )
 
 
 # --- the live fetcher ---------------------------------------------------------------------
@@ -220,7 +155,7 @@ class LiveFetcher:
         # The transport is used directly, without httpx.Client: the client parses every
         # Location header itself (and raises on spellings like http://0177.0.0.1/) before we
         # could check it, and we neither want its redirect, cookie nor proxy handling.
-        self._transport = _GuardedTransport(allow_hosts=self.allow_hosts, resolver=resolver)
+        self._transport = GuardedTransport(allow_hosts=self.allow_hosts, resolver=resolver)
         self._timeout = httpx.Timeout(timeout_s)
         self._headers = httpx.Headers(
             {
@@ -304,11 +239,11 @@ class LiveFetcher:
 
     @contextmanager
     def _naming(self, url: str) -> Iterator[None]:
-        token = _current_url.set(url)
+        token = current_url.set(url)
         try:
             yield
         finally:
-            _current_url.reset(token)
+            current_url.reset(token)
 
     def _request(self, url: str, *, limit: int, truncate: bool = False) -> _Response:
         """GET ``url`` once (no redirects), reading at most ``limit`` body bytes.
@@ -323,7 +258,7 @@ class LiveFetcher:
                     return _Response(url, response.status_code, response.headers, b"")
                 declared = response.headers.get("content-length", "")
                 if not truncate and declared.isdigit() and int(declared) > limit:
-                    raise self._too_large(url, limit)
+                    raise too_large(url, limit)
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk
@@ -331,7 +266,7 @@ class LiveFetcher:
                         if truncate:
                             del body[limit:]
                             break
-                        raise self._too_large(url, limit)
+                        raise too_large(url, limit)
                 return _Response(url, response.status_code, response.headers, bytes(body))
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"URL {url} の取得がタイムアウトしました ({self.timeout_s:g} 秒)", url=url) from exc
@@ -346,9 +281,6 @@ class LiveFetcher:
             yield response
         finally:
             response.close()
-
-    def _too_large(self, url: str, limit: int) -> FetchTooLarge:
-        return FetchTooLarge(f"URL {url} の本文が上限 {limit:,} バイトを超えています", url=url, limit_bytes=limit)
 
     # --- robots.txt (RFC 9309) ------------------------------------------------------------
     def _check_robots(self, url: str) -> None:
