@@ -52,9 +52,16 @@ app = typer.Typer(
 )
 
 
+# Set by main() from the command line: this invocation only prints help (``hokan leads --help``).
+_help_only = False
+
+
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     """hokan（補完）: 日本の企業データの欠損を補完します。"""
+    # Help needs no Django, which costs ~0.7 s to set up; ``hokan manage …`` always gets it.
+    if _help_only and ctx.invoked_subcommand != "manage":
+        return
     setup_django()
 
 
@@ -91,6 +98,8 @@ def _register_groups() -> None:
 
 
 def main() -> None:
+    global _help_only
+    _help_only = any(arg in ("--help", "-h") for arg in sys.argv[1:])
     _register_groups()
     app(prog_name="hokan")
 

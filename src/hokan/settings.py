@@ -273,8 +273,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # The console level holds for every logger, also those set lower for a log file (the
+    # enrichment job's daily log); notifications (core.notify) always reach the console,
+    # success notices (INFO) included. See hokan/core/logfilter.py.
+    "filters": {"console_level": {"()": "hokan.core.logfilter.ConsoleLevel",
+                                  "level": envstr("HOKAN_LOG_LEVEL", "WARNING"), "always": ["hokan.notify"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["console_level"]}},
     "root": {"handlers": ["console"], "level": envstr("HOKAN_LOG_LEVEL", "WARNING")},
-    # Notifications (core.notify) always reach the console, success notices (INFO) included.
     "loggers": {"hokan.notify": {"level": "INFO"}},
 }

@@ -46,3 +46,17 @@ def test_it_prints_the_evaluation_table(company_pages: Path):
     result = runner.invoke(app, ["evaluate", str(company_pages)])
     assert result.exit_code == 0, result.output
     assert "適合率" in result.output and "再現率" in result.output and "合計" in result.output
+
+
+def test_the_cli_does_not_import_the_heavy_extraction_libraries_until_they_are_used():
+    """``hokan --help`` loads the command groups; extruct (~0.2 s) must wait for an extraction."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from hokan import cli; cli._register_groups(); "
+            "print(sorted(m for m in ('extruct', 'mf2py', 'rdflib', 'hokan.core.extract.rules') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+    from hokan.core.extract import extract_profile  # and the names still resolve on first use
+
+    assert extract_profile("<table><tr><th>資本金</th><td>1億円</td></tr></table>", url=None)["capital"].value == 100_000_000

@@ -298,3 +298,37 @@ def test_it_goes_on_without_the_registry_when_gbizinfo_refuses_the_token(setting
         Lead.objects.create(name="株式会社どこにもない")
         report = enrich_leads(client=OfflineClient(), ledger=ledger(), fetcher=no_pages)
     assert report.leads_failed == 0 and report.outcomes[0].registry == "not_found"
+
+
+def test_the_cli_prints_the_first_rows_and_keeps_info_lines_off_the_console(tmp_path):
+    """``hokan leads enrich`` as a user runs it: the table stops after TABLE_LEADS companies
+    (the rest with --all), INFO lines go to the daily log file only (console level WARNING)."""
+    import os
+    import subprocess
+    import sys
+
+    from hokan.leads.command import TABLE_LEADS
+
+    rows = TABLE_LEADS + 2
+    (tmp_path / "leads.csv").write_text("企業名\n" + "".join(f"株式会社表示{i}\n" for i in range(1, rows + 1)),
+                                         encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL",
+                                                              "HOKAN_LOG_LEVEL", "GBIZINFO_API_TOKEN")}
+    env.update(HOKAN_DATA_DIR=str(tmp_path), HOKAN_LLM_PROVIDER="offline", COLUMNS="160",
+               POWERPLEXY_DAILY_RECORD_LIMIT="1000")
+
+    def hokan(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "hokan", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    assert hokan("leads", "import", str(tmp_path / "leads.csv")).returncode == 0
+    first = hokan("leads", "enrich")
+    assert first.returncode == 0, first.stderr
+    assert f"株式会社表示{TABLE_LEADS}" in first.stdout and f"株式会社表示{TABLE_LEADS + 1}" not in first.stdout
+    assert "ほか 2 社" in first.stdout and "--all" in first.stdout
+    assert " INFO " not in first.stderr, first.stderr
+    log = next((tmp_path / "logs").glob("ai_enrich_*.log")).read_text(encoding="utf-8")
+    assert " INFO " in log and "LLM skipped (offline)" in log
+    again = hokan("leads", "enrich", "--all", "--id", "1", "--id", str(rows))
+    assert again.returncode == 0, again.stderr
+    assert f"株式会社表示{rows}" in again.stdout and "ほか" not in again.stdout

@@ -19,6 +19,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 CENT = Decimal("0.01")
+TABLE_LEADS = 20  # companies in the results table of ``hokan leads enrich`` unless --all
 METHOD_LABELS = {"registry": "公的データ", "rule": "ルール", "ai": "AI", "manual": "手入力"}
 LLM_LABELS = {
     "called": "問い合わせ済み", "offline": "スキップ（オフライン）", "not_needed": "不要", "dry_run": "問い合わせ予定",
@@ -86,6 +87,7 @@ def enrich_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="取得・問い合わせ予定と見積コストだけ表示し、何も書き込まない"),
     lead_id: list[int] = typer.Option([], "--id", help="この ID の企業だけを処理する（複数指定可）"),
     show_values: bool = typer.Option(True, "--table/--no-table", help="補完した値の表を表示する"),
+    show_all: bool = typer.Option(False, "--all", help=f"値の表を全件表示する（既定は先頭 {TABLE_LEADS} 社）"),
 ) -> None:
     from hokan.leads.enrich import enrich_leads
 
@@ -103,7 +105,7 @@ def enrich_command(
     if dry_run:
         _print_dry_run(report)
     elif show_values:
-        _print_values(report)
+        _print_values(report, limit=None if show_all else TABLE_LEADS)
     _print_summary(report)
 
 
@@ -130,10 +132,16 @@ def _print_dry_run(report) -> None:
     )
 
 
-def _print_values(report) -> None:
-    """company × field: value, method, confidence and the words it was read from."""
+def _print_values(report, *, limit: int | None = TABLE_LEADS) -> None:
+    """company × field: value, method, confidence and the words it was read from.
+
+    limit: at most this many companies (None = all); the rest are counted below the table.
+    The table is built in memory before it is printed, so a run of thousands of leads shows
+    its first rows only unless ``--all`` is given.
+    """
     from hokan.leads.columns import BY_NAME
 
+    shown_outcomes = report.outcomes if limit is None else report.outcomes[:limit]
     table = Table(title="補完結果（企業 × 項目）", show_lines=False)
     table.add_column("企業名 / 読んだページ", overflow="fold", max_width=34)
     table.add_column("項目", no_wrap=True)
@@ -141,7 +149,7 @@ def _print_values(report) -> None:
     table.add_column("方法", no_wrap=True)
     table.add_column("確度", justify="right")
     table.add_column("根拠（原文）", overflow="fold", max_width=40)
-    for o in report.outcomes:
+    for o in shown_outcomes:
         company = o.name + ("\n[dim]" + "\n".join(o.fetched) + "[/dim]" if o.fetched else "")
         if o.error:
             table.add_row(company, "-", f"[red]{o.error}[/red]", "", "", "")
@@ -165,6 +173,9 @@ def _print_values(report) -> None:
             table.add_row(company if index == 0 else "", *row)
         table.add_section()
     console.print(table)
+    hidden = len(report.outcomes) - len(shown_outcomes)
+    if hidden > 0:
+        console.print(f"…ほか {hidden:,} 社（全件の表は --all、全項目の値は hokan leads export で確認できます）")
 
 
 def _print_summary(report) -> None:

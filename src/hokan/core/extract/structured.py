@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import extruct
-
 _NOT_ORGANISATION = frozenset(
     {"WebSite", "WebPage", "AboutPage", "ContactPage", "CollectionPage", "ItemPage", "FAQPage", "BreadcrumbList",
      "ListItem", "ItemList", "SiteNavigationElement", "Person", "Product", "Offer", "AggregateOffer", "Event",
@@ -103,6 +101,8 @@ def organisation_values(html: str, url: str | None) -> list[StructuredValue]:
     Returns [] when there is none or the structured data cannot be parsed (broken JSON-LD
     is common and is not an error of ours).
     """
+    import extruct  # here, not at module level: it costs ~0.2 s to import (``hokan --help``)
+
     try:
         data = extruct.extract(html, base_url=url, syntaxes=["json-ld", "microdata"], uniform=True, errors="ignore")
     except Exception:  # extruct surfaces parser errors of lxml/json as various types
