@@ -67,13 +67,23 @@ def test_it_normalises_numbered_answers_and_step_3_forms(client):
     assert session.answers == {"step_1": "corporation", "step_2": "retail", "step_3": "21_50"}
 
 
-def test_it_caches_the_session_for_five_minutes_and_forgets_it_on_change(client):
+def test_it_caches_the_session_in_redis_for_five_minutes_and_forgets_it_on_change(client, settings, redis_url):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
     session_id = client.post(f"{BASE}/session").json()["session_id"]
     first = client.get(f"{BASE}/session/{session_id}").json()
     EstimateSession.objects.filter(pk=session_id).update(current_step=9)  # behind the cache's back
     assert client.get(f"{BASE}/session/{session_id}").json() == first
     post(client, "/step", {"session_id": session_id, "step_number": 1, "value": "corporation"})
     assert client.get(f"{BASE}/session/{session_id}").json()["current_step"] == 9
+
+
+def test_it_reads_the_session_from_the_database_without_a_shared_cache(client):
+    """Without Redis the cache would be per process: another worker's write must show at once."""
+    session_id = client.post(f"{BASE}/session").json()["session_id"]
+    client.get(f"{BASE}/session/{session_id}")
+    EstimateSession.objects.filter(pk=session_id).update(current_step=9, answers={"step_1": "other"})
+    fresh = client.get(f"{BASE}/session/{session_id}").json()
+    assert fresh["current_step"] == 9 and fresh["answers"] == {"step_1": "other"}
 
 
 def test_it_hides_the_contact_step_in_the_session(client, answers):
@@ -98,16 +108,55 @@ def test_it_answers_400_to_invalid_values_in_japanese(client, payload, field):
     assert "正しくありません" in response.json()["detail"] or "以内" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("payload", [
-    {"step_number": 0, "value": "x"}, {"step_number": 14, "value": "x"}, {"step_number": "七", "value": "x"},
-    {"session_id": "not-a-uuid", "step_number": 1, "value": "corporation"},
+@pytest.mark.parametrize(("payload", "field", "reason"), [
+    ({"step_number": 0, "value": "x"}, "step_number", "小さすぎます"),
+    ({"step_number": 14, "value": "x"}, "step_number", "大きすぎます"),
+    ({"step_number": "七", "value": "x"}, "step_number", "整数ではありません"),
+    ({"session_id": "not-a-uuid", "step_number": 1, "value": "corporation"}, "session_id", "UUID ではありません"),
 ])
-def test_it_answers_400_to_malformed_requests(client, payload):
+def test_it_answers_400_to_malformed_requests(client, payload, field, reason):
     session_id = client.post(f"{BASE}/session").json()["session_id"]
     response = post(client, "/step", {"session_id": session_id, **payload})
     assert response.status_code == 400
-    assert response.json()["detail"] == "リクエストの内容が正しくありません"
+    body = response.json()
+    assert body["detail"].startswith("入力内容に誤りがあります")
+    assert body["errors"] == [{"field": field, "message": f"{field}: {reason}"}]
     assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.parametrize("wrong", [5, True, 1.5, {"a": 1}, [1, 2]])
+@pytest.mark.parametrize("path", ["/step", "/generate"])
+def test_it_answers_400_naming_step_8_when_it_is_not_a_list(client, path, wrong, answers):
+    """Issue 9 §3: {"8": 5} crashed /step and /generate (``list(5)`` in the price engine)."""
+    session_id = client.post(f"{BASE}/session").json()["session_id"]
+    payload = {"session_id": session_id, "answers": {**answers, "8": wrong}}
+    if path == "/step":
+        payload.update(step_number=1, value="corporation")
+    response = post(client, path, payload)
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "step_8"
+    assert "ステップ8「機能」" in response.json()["detail"]
+    assert EstimateSession.objects.get(pk=session_id).answers == {}  # nothing half-saved
+    assert not Estimate.objects.exists()
+
+
+@pytest.mark.parametrize(("step", "wrong"), [
+    ("1", 1), ("2", ["manufacturing"]), ("3", 21), ("4", 42), ("5", False), ("6", None), ("7", {"v": "new"}),
+    ("9", 3), ("10", True), ("11", 500000), ("12", ["text"]), ("13", 13), ("13", ["x"]), ("13", {"email": 5}),
+])
+def test_it_answers_400_naming_the_step_for_a_value_of_the_wrong_type(client, answers, step, wrong):
+    session_id = client.post(f"{BASE}/session").json()["session_id"]
+    response = post(client, "/generate", {"session_id": session_id, "answers": {**answers, step: wrong}})
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == f"step_{step}"
+    assert f"ステップ{step}「" in response.json()["detail"]
+
+
+def test_it_answers_400_when_answers_is_not_an_object(client):
+    session_id = client.post(f"{BASE}/session").json()["session_id"]
+    response = post(client, "/generate", {"session_id": session_id, "answers": [1, 2]})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "answers"
 
 
 def test_it_answers_400_to_a_body_that_is_not_json(client):
@@ -147,13 +196,15 @@ def test_it_checks_the_database_on_health(client):
 
 def test_it_answers_429_after_60_requests_a_minute(client, settings):
     settings.ESTIMATE_RATE_LIMIT_PER_MINUTE = 60
-    statuses = [client.get("/health", REMOTE_ADDR="10.0.0.1").status_code for _ in range(61)]
+    statuses = [client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.1").status_code for _ in range(61)]
     assert statuses[:60] == [200] * 60 and statuses[60] == 429
-    limited = client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.1")
+    limited = client.get(f"{BASE}/session/{uuid.uuid4()}", REMOTE_ADDR="10.0.0.1")
     assert limited.status_code == 429
     assert "リクエストが多すぎます" in limited.json()["detail"]
     assert 1 <= int(limited["Retry-After"]) <= 60
-    assert client.get("/health", REMOTE_ADDR="10.0.0.2").status_code == 200  # per IP
+    assert client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.2").status_code == 200  # per IP
+    # Health probes are never limited (issue 9 §4).
+    assert client.get("/health", REMOTE_ADDR="10.0.0.1").status_code == 200
 
 
 def test_it_sends_cors_headers_for_the_configured_origin(client):
@@ -182,17 +233,17 @@ def test_it_holds_the_limit_across_processes_with_redis(client, settings, redis_
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip().endswith("59"), out.stderr[-500:]
     # ...so this process gets one more, then 429 (a sliding window: no minute boundary to hit).
-    assert client.get("/health", REMOTE_ADDR="10.0.0.9").status_code == 200
-    limited = client.get("/health", REMOTE_ADDR="10.0.0.9")
+    assert client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.9").status_code == 200
+    limited = client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.9")
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
-    assert client.get("/health", REMOTE_ADDR="10.0.0.10").status_code == 200
+    assert client.post(f"{BASE}/session", REMOTE_ADDR="10.0.0.10").status_code == 200
 
 
 def test_it_stays_up_when_redis_is_unreachable(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.ESTIMATE_RATE_LIMIT_PER_MINUTE = 1
-    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+    assert [client.post(f"{BASE}/session").status_code for _ in range(3)] == [200, 200, 200]
 
 
 # --- no PII reaches any LLM (§4.1, §12), across the whole session → generate flow ---------------------

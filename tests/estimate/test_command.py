@@ -55,9 +55,9 @@ def test_it_deletes_sessions_and_estimates_past_the_ttl(settings):
 @pytest.mark.django_db
 def test_it_shows_estimates_read_only_in_the_admin(admin_client, answers):
     from hokan.estimate.generate import generate_estimate
-    from hokan.estimate.steps import normalised_answers
+    from hokan.estimate.answers import clean_answers
 
-    session = EstimateSession.objects.create(answers=normalised_answers(answers))
+    session = EstimateSession.objects.create(answers=clean_answers(answers))
     estimate = generate_estimate(session.pk)
     listing = admin_client.get("/admin/estimate/estimate/")
     assert listing.status_code == 200 and f"¥{estimate.total_standard:,}" in listing.content.decode()

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from hokan.estimate.followups import quotation_pdf, run_followups
 from hokan.estimate.generate import generate_estimate
 from hokan.estimate.models import Estimate, EstimateSession
-from hokan.estimate.steps import normalised_answers
+from hokan.estimate.answers import clean_answers
 from tests.fakes.notion_server import FakeNotionServer
 from tests.fakes.resend_server import FakeResendServer
 
@@ -29,7 +29,7 @@ def pdf_text(data: bytes) -> str:
 
 def completed(answers, settings, mode="off") -> Estimate:
     settings.ESTIMATE_FOLLOWUPS = mode
-    session = EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
+    session = EstimateSession.objects.create(answers=clean_answers(answers), current_step=13)
     return generate_estimate(session.pk)
 
 
@@ -182,7 +182,7 @@ def test_it_runs_the_followups_in_a_thread_without_a_broker(answers, settings):
     import time
 
     settings.ESTIMATE_FOLLOWUPS = "thread"
-    session = EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
+    session = EstimateSession.objects.create(answers=clean_answers(answers), current_step=13)
     estimate = generate_estimate(session.pk)
     for _ in range(600):  # the thread runs after commit; poll its saved outcome (up to 30 s on a busy machine)
         estimate.refresh_from_db()
@@ -246,7 +246,7 @@ def test_it_shows_the_engine_prices_never_the_llm_s_in_the_response_pdf_and_mail
 
     settings.ESTIMATE_FOLLOWUPS = "sync"
     settings.NOTIFY_EMAIL = "ops@cloudnature.example"
-    calc = pricing.calculate(sanitize(normalised_answers(answers)))
+    calc = pricing.calculate(sanitize(clean_answers(answers)))
     text = estimate_answer(calc, price_delta=123_000)
     text["total_cost"]["message"] = f"総額{text['total_cost']['standard']:,}円、ハイブリッドなら約9,876万円です。"
     gemini.enqueue(GeminiReply.json(text))
@@ -257,7 +257,7 @@ def test_it_shows_the_engine_prices_never_the_llm_s_in_the_response_pdf_and_mail
         return GeminiReply.json(audited)
 
     gemini.responder = audit_reply
-    session = EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
+    session = EstimateSession.objects.create(answers=clean_answers(answers), current_step=13)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/v1/estimate/generate", data={"session_id": str(session.pk)},
                                content_type="application/json")

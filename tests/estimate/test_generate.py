@@ -10,7 +10,8 @@ from hokan.estimate import pricing
 from hokan.estimate.generate import generate_estimate
 from hokan.estimate.models import Estimate, EstimateSession
 from hokan.estimate.sanitizer import sanitize
-from hokan.estimate.steps import normalised_answers, record_step
+from hokan.estimate.answers import clean_answers
+from hokan.estimate.steps import record_step
 from tests.estimate.conftest import HR_FEATURES, audit_answer, estimate_answer
 from tests.fakes.gemini_server import GeminiReply
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def make_session(answers) -> EstimateSession:
-    return EstimateSession.objects.create(answers=normalised_answers(answers), current_step=13)
+    return EstimateSession.objects.create(answers=clean_answers(answers), current_step=13)
 
 
 def expected_calculation(answers):

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from hokan.estimate.models import EstimateSession
-from hokan.estimate.steps import normalised_answers
+from hokan.estimate.answers import clean_answers
 from hokan.wsgi import application
 from tests.estimate.conftest import ANSWERS
 
@@ -20,7 +20,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/estimate/openapi.json", applica
 
 @pytest.fixture
 def session_id():
-    return str(EstimateSession.objects.create(answers=normalised_answers(ANSWERS), current_step=13).pk)
+    return str(EstimateSession.objects.create(answers=clean_answers(ANSWERS), current_step=13).pk)
 
 
 @pytest.mark.django_db

@@ -367,7 +367,7 @@ def test_it_answers_500_as_json_without_details(api, settings, caplog):
     assert response.status_code == 500
     assert response.json() == {"detail": "内部エラーが発生しました。時間をおいて再度お試しください。"}
     assert "Traceback" not in response.content.decode()
-    assert "Leads API: unhandled error" in caplog.text
+    assert "unhandled error on GET /api/usage" in caplog.text
 
 
 @pytest.mark.django_db

@@ -171,6 +171,12 @@ class ApiKeyAuth(APIKeyHeader):
 
     param_name = "X-API-Key"
 
+    @property
+    def error_statuses(self) -> tuple[int, ...]:
+        """The statuses this auth answers (documented in OpenAPI by ``hokan.core.api``)."""
+        limited = int(getattr(settings, "HOKAN_API_RATE_LIMIT_PER_MIN", 60)) > 0
+        return (401, 403, 429) if limited else (401, 403)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if not key:
             raise ApiKeyMissing("APIキーがありません（X-API-Key ヘッダーで送ってください）")

@@ -11,72 +11,56 @@ Ninja API under ``/api/`` does not clash::
     GET  /health                           database check
     GET  /api/v1/estimate/openapi.json, /api/v1/estimate/docs
 
-Order of checks as in §1: CORS (django-cors-headers) → X-API-Key (when ``API_KEY`` is set;
-403 otherwise; /health is open for probes) → 60 requests/min per IP (429 with Retry-After).
-Errors are JSON ``{"detail": <Japanese message>, ...}``: 400 invalid request, 403, 404
-unknown session/estimate, 429, 500 (never a stack trace).
+Built by ``hokan.core.api.build_api``. Order of checks as in §1: CORS (django-cors-headers) →
+X-API-Key (``SharedSecretAuth``: when ``API_KEY`` is set, a missing or wrong key is 403; the
+OpenAPI schema marks the key required only then; /health is open for probes) → 60 requests/min
+per IP (429 with Retry-After; /health is not limited). Errors are JSON ``{"detail": <Japanese
+message>, ...}`` (§11.3): 400 invalid request (``"field"`` names the step, e.g. ``step_8``;
+schema errors add ``"errors"``), 403, 404 unknown session/estimate or path, 405, 429, 500
+(never a stack trace; also for a worker timeout, ``hokan.core.api.JsonErrorsMiddleware``).
+
+``GET session/{id}`` is cached for ESTIMATE_SESSION_CACHE_S only in a cache every process
+shares (Redis); without one it is read from the database each time (``steps.shared_cache``).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-import math
 import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Router, Schema, Status
-from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
-from ninja.security import APIKeyHeader
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema, Status
 
+from hokan.core.api import ErrorOut, SharedSecretAuth, build_api
 from hokan.core.errors import InputError
 from hokan.estimate import steps
-from hokan.estimate.generate import SessionNotFound, generate_estimate
+from hokan.estimate.answers import clean_answers, missing_for_generate, missing_message
+from hokan.estimate.errors import SessionNotFound
+from hokan.estimate.generate import generate_estimate
 from hokan.estimate.models import Estimate, EstimateSession
 from hokan.estimate.ratelimit import IPRateThrottle
 
 log = logging.getLogger(__name__)
 
-
-class Forbidden(Exception):
-    """X-API-Key missing or wrong (403)."""
-
-
-class ApiKeyAuth(APIKeyHeader):
-    """``X-API-Key`` must equal ``API_KEY``; no check when ``API_KEY`` is empty (§10)."""
-
-    param_name = "X-API-Key"
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        expected = settings.API_KEY
-        if not expected:
-            return True
-        if key and hmac.compare_digest(key.encode(), expected.encode()):
-            return True
-        raise Forbidden()
-
-
-api = NinjaAPI(
+api = build_api(
     title="AI見積もりAPI",
     version="1.0.0",
     description="13ステップのアンケートから、システム開発の概算見積もりを作成します（設計書004）。",
     urls_namespace="estimate",
     docs_url="/api/v1/estimate/docs",
     openapi_url="/api/v1/estimate/openapi.json",
-    auth=ApiKeyAuth(),
-    throttle=[IPRateThrottle()],
+    auth=SharedSecretAuth("API_KEY"),
+    rate_limit=[IPRateThrottle()],
+    validation_status=400,
 )
 router = Router(tags=["estimate"])
 
 
 # --- schemas ---------------------------------------------------------------------------------------
-class Error(Schema):
-    detail: str
-    field: str | None = None
+Error = ErrorOut
 
 
 class Feature(Schema):
@@ -155,11 +139,14 @@ def create_session(request: HttpRequest) -> dict[str, Any]:
 
 @router.get("/session/{session_id}", response={200: SessionOut, 404: Error}, summary="セッション取得")
 def get_session(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    shared = steps.shared_cache()
+    if shared is None:
+        return _session_data(steps.get_session(session_id))
     key = steps.session_cache_key(session_id)
-    data = cache.get(key)
+    data = shared.get(key)
     if data is None:
         data = _session_data(steps.get_session(session_id))
-        cache.set(key, data, settings.ESTIMATE_SESSION_CACHE_S)
+        shared.set(key, data, settings.ESTIMATE_SESSION_CACHE_S)
     return data
 
 
@@ -175,12 +162,11 @@ def post_step(request: HttpRequest, payload: StepIn) -> dict[str, Any]:
 @router.post("/generate", response={200: EstimateOut, 400: Error, 404: Error, 500: Error}, summary="見積もり生成")
 def post_generate(request: HttpRequest, payload: GenerateIn) -> Any:
     session = steps.get_session(payload.session_id)
-    answers = {**session.answers, **steps.normalised_answers(payload.answers)}
-    missing = steps.missing_for_generate(answers)
+    answers = {**session.answers, **clean_answers(payload.answers)}
+    missing = missing_for_generate(answers)
     done_or_running = Estimate.objects.filter(session=session).exclude(status=Estimate.Status.FAILED).exists()
     if missing and not done_or_running:  # a stored (or running) estimate is returned as it is
-        titles = "、".join(f"{n}（{steps.STEP_TITLES[n]}）" for n in missing)
-        raise InputError(f"未回答のステップがあります: {titles}", field="answers")
+        raise InputError(missing_message(missing), field="answers")
     estimate = generate_estimate(payload.session_id, payload.answers)
     steps.forget_cached_session(payload.session_id)
     if estimate.status == Estimate.Status.FAILED:
@@ -199,7 +185,8 @@ def get_result(request: HttpRequest, result_id: uuid.UUID) -> Any:
 api.add_router("/api/v1/estimate/", router)
 
 
-@api.get("/health", auth=None, response={200: Health, 503: Health}, tags=["health"], summary="ヘルスチェック")
+@api.get("/health", auth=None, throttle=[], response={200: Health, 503: Health}, tags=["health"],
+         summary="ヘルスチェック")
 def health(request: HttpRequest) -> Any:
     try:
         with connection.cursor() as cursor:
@@ -211,61 +198,7 @@ def health(request: HttpRequest) -> Any:
     return {"status": "ok", "database": "ok"}
 
 
-# --- errors ------------------------------------------------------------------------------------------------
-def _json(request: HttpRequest, data: dict[str, Any], status: int) -> HttpResponse:
-    return api.create_response(request, data, status=status)
-
-
-@api.exception_handler(Forbidden)
-def _forbidden(request: HttpRequest, exc: Forbidden) -> HttpResponse:
-    return _json(request, {"detail": "APIキーが正しくありません"}, 403)
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _json(request, {"detail": "APIキーが正しくありません"}, 403)
-
-
-@api.exception_handler(InputError)
-def _input_error(request: HttpRequest, exc: InputError) -> HttpResponse:
-    return _json(request, {"detail": exc.reason, "field": exc.field or None}, 400)
-
-
-@api.exception_handler(ValidationError)
-def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "payload", "path", "query")),
-               "message": str(e.get("msg", ""))} for e in exc.errors]
-    return _json(request, {"detail": "リクエストの内容が正しくありません", "errors": errors}, 400)
-
-
+# --- errors (the common ones: hokan.core.api) ----------------------------------------------------------
 @api.exception_handler(SessionNotFound)
 def _session_not_found(request: HttpRequest, exc: SessionNotFound) -> HttpResponse:
-    return _json(request, {"detail": "セッションが見つかりません"}, 404)
-
-
-@api.exception_handler(Http404)
-def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _json(request, {"detail": "見つかりません"}, 404)
-
-
-@api.exception_handler(Throttled)
-def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-    response = _json(request, {"detail": "リクエストが多すぎます。1分ほど待ってから再度お試しください。"}, 429)
-    if exc.wait:
-        response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
-    return response
-
-
-@api.exception_handler(HttpError)
-def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    status = exc.status_code
-    if status == 400 or status == 422:
-        return _json(request, {"detail": "リクエストの内容が正しくありません"}, 400)
-    messages = {403: "アクセスが拒否されました", 404: "見つかりません", 405: "許可されていないメソッドです"}
-    return _json(request, {"detail": messages.get(status, "リクエストを処理できませんでした")}, status)
-
-
-@api.exception_handler(Exception)
-def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    log.exception("Estimate API: unhandled error on %s %s", request.method, request.path)
-    return _json(request, {"detail": "内部エラーが発生しました。時間をおいて再度お試しください。"}, 500)
+    return api.error_response(request, 404, str(exc))

@@ -1,7 +1,8 @@
 """Fixed Japanese texts of the estimate: industry feature lists and fallback templates (§6.6).
 
 Pure data and string formatting (no Django). Used by the FallbackAdapter when no LLM is
-configured or every attempt failed, and by the price engine when step 8 is empty.
+configured or every attempt failed. The default feature values per industry (also used by
+the price engine when step 8 is empty) are in ``tables.INDUSTRY_FEATURE_VALUES``.
 Seven industries have their own lists and texts; every other industry uses the generic one.
 """
 
@@ -9,32 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hokan.estimate.pricing import FEATURE_TO_CATEGORY, INDUSTRIES
-
-
-def _features(*values: str) -> list[dict[str, str]]:
-    return [{"value": v, "label": FEATURE_TO_CATEGORY[v][0], "category": FEATURE_TO_CATEGORY[v][1]} for v in values]
-
-
-# industry -> 6 default step-8 features (value, label, category); each valid for §7.1.
-_INDUSTRY_FEATURES: dict[str, list[dict[str, str]]] = {
-    "manufacturing": _features("production_planning", "inventory_management", "order_management",
-                               "quality_control", "production_dashboard", "report_output"),
-    "retail": _features("inventory_management", "sales_management", "customer_management",
-                        "ec_integration", "point_card", "sales_analysis"),
-    "healthcare": _features("reservation_management", "patient_management", "medical_record",
-                            "medical_billing", "reminder", "shift_management"),
-    "logistics": _features("shipping_management", "delivery_schedule", "gps_tracking",
-                           "vehicle_management", "warehouse_management", "delivery_tracking"),
-    "construction": _features("construction_management", "construction_schedule", "photo_management",
-                              "estimate_creation", "materials_management", "daily_report"),
-    "food_service": _features("reservation_management", "mobile_order", "shift_management",
-                              "inventory_management", "sales_analysis", "customer_management"),
-    "education": _features("student_management", "course_management", "reservation_management",
-                           "learning_analytics", "online_payment", "email_notification"),
-    "generic": _features("customer_management", "task_management", "dashboard",
-                         "approval_workflow", "csv_import", "notification"),
-}
+from hokan.estimate.pricing import format_price
+from hokan.estimate.tables import FEATURE_TO_CATEGORY, INDUSTRIES, INDUSTRY_FEATURE_VALUES
 
 _INDUSTRY_TEXTS: dict[str, dict[str, str]] = {
     "manufacturing": {
@@ -146,12 +123,13 @@ def _man(price_jpy: int) -> int:
 
 def industry_key(industry: Any) -> str:
     """The template key for an industry value: one of the seven, else "generic"."""
-    return industry if isinstance(industry, str) and industry in _INDUSTRY_FEATURES else "generic"
+    return industry if isinstance(industry, str) and industry in INDUSTRY_FEATURE_VALUES else "generic"
 
 
 def industry_features(industry: Any) -> list[dict[str, str]]:
     """The default step-8 feature list for an industry (6 items of value/label/category)."""
-    return [dict(f) for f in _INDUSTRY_FEATURES[industry_key(industry)]]
+    return [{"value": v, "label": FEATURE_TO_CATEGORY[v][0], "category": FEATURE_TO_CATEGORY[v][1]}
+            for v in INDUSTRY_FEATURE_VALUES[industry_key(industry)]]
 
 
 def industry_label(industry: Any) -> str:
@@ -162,8 +140,6 @@ def industry_label(industry: Any) -> str:
 def fallback_estimate(user_input: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
     """The template estimate of §6.6 with the price engine's numbers (valid for §7.2 with
     ``feature_bounds``): one feature per priced feature, in the engine's order."""
-    from hokan.estimate.pricing import format_price
-
     key = industry_key(user_input.get("step_2"))
     texts = _INDUSTRY_TEXTS[key]
     features = []

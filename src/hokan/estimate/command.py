@@ -13,7 +13,7 @@ app = typer.Typer(help="AI見積もり（設計書004）", no_args_is_help=True,
 
 
 def load_answers(path: Path) -> dict:
-    """Read ANSWERS.json (step_1…step_12, optional step_8_categories); InputError if unusable."""
+    """Read ANSWERS.json (step_1…step_12 or "1"…"12", optional step_8_categories); InputError if unusable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -28,15 +28,22 @@ def load_answers(path: Path) -> dict:
 @app.command("quote", help="回答ファイル（ANSWERS.json）から価格計算エンジンの結果（calculated_data）をJSONで出力します。")
 def quote(answers_file: Path = typer.Argument(..., help="step_1〜step_12 を含むJSONファイル")) -> None:
     from hokan.estimate import pricing
+    from hokan.estimate.answers import clean_answers
     from hokan.estimate.sanitizer import sanitize
 
     try:
         answers = load_answers(answers_file)
+        categories = answers.pop("step_8_categories", None)
+        if categories is not None and not (isinstance(categories, dict)
+                                           and all(isinstance(v, str) for v in categories.values())):
+            raise InputError("step_8_categories は {機能の値: カテゴリ名} のオブジェクトで指定してください",
+                             source=str(answers_file), field="step_8_categories")
+        cleaned = clean_answers(answers)
     except InputError as exc:
-        typer.echo(f"エラー: {exc}", err=True)
+        where = f"{answers_file}: " if not exc.source else ""
+        typer.echo(f"エラー: {where}{exc}", err=True)
         raise typer.Exit(2) from None
-    categories = answers.pop("step_8_categories", None)
-    user_input = sanitize(answers, categories if isinstance(categories, dict) else None)
+    user_input = sanitize(cleaned, categories)
     typer.echo(json.dumps(pricing.calculate(user_input), ensure_ascii=False, indent=2))
 
 

@@ -21,7 +21,7 @@ from hokan.estimate import mail, notion
 from hokan.estimate.catalogue import industry_label
 from hokan.estimate.models import Estimate
 from hokan.estimate.pdf import Issuer, render_quotation
-from hokan.estimate.steps import parse_contact
+from hokan.estimate.answers import parse_contact
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,9 @@ Rounding (the document is silent; issue 4 fixes it)::
     hybrid_price   = round_half_up(standard_price × 0.6, to ¥1,000)
 
 All arithmetic is done in ``Decimal`` so that e.g. 1.15 × 1.05 is exact. Unknown step values
-count as factor 1.0 (the API validates values before they get here).
+count as factor 1.0 (``answers.clean_answers`` validates values before they get here); a step 8
+that is not a list or text raises ``InputError``. The tables (§5.2 prices, §5.3 features, the
+industries, §5.7 budget limits) are in ``tables``.
 """
 
 from __future__ import annotations
@@ -33,170 +35,18 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-# --- §5.2 base price table: category -> (min JPY, max JPY) ---------------------------------
-_BASE_PRICES: dict[str, tuple[int, int]] = {
-    "シンプルなCRUD管理画面": (350_000, 650_000),
-    "ダッシュボード・分析": (350_000, 750_000),
-    "カレンダー・スケジュール": (350_000, 650_000),
-    "帳票・レポート出力": (250_000, 550_000),
-    "検索・フィルタリング": (200_000, 450_000),
-    "承認ワークフロー": (450_000, 900_000),
-    "在庫・受発注管理": (550_000, 1_100_000),
-    "請求・売上管理": (450_000, 1_000_000),
-    "顧客管理(CRM)": (450_000, 900_000),
-    "通知・アラート": (200_000, 450_000),
-    "外部API連携(単純)": (250_000, 550_000),
-    "外部API連携(複雑)": (550_000, 1_100_000),
-    "決済連携": (550_000, 1_300_000),
-    "CSV/データインポート": (200_000, 450_000),
-    "AIチャットボット": (650_000, 1_650_000),
-    "マルチテナント対応": (650_000, 1_300_000),
-    "データ移行ツール": (350_000, 900_000),
-}
-BASE_PRICES = _BASE_PRICES
-DEFAULT_CATEGORY = "シンプルなCRUD管理画面"
+from hokan.core.errors import InputError
+from hokan.estimate.tables import (
+    BASE_PRICES,
+    BUDGET_UPPER_LIMITS,
+    DEFAULT_CATEGORY,
+    FEATURE_TO_CATEGORY,
+    INDUSTRIES,
+    INDUSTRY_FEATURE_VALUES,
+)
 
-# --- §5.3 feature value -> (Japanese label, category); the fixed table (80+ entries) ----------
-_FEATURE_TO_CATEGORY: dict[str, tuple[str, str]] = {
-    # CRUD / master data
-    "user_management": ("ユーザー管理", "シンプルなCRUD管理画面"),
-    "admin_panel": ("管理者画面", "シンプルなCRUD管理画面"),
-    "master_data_management": ("マスタ管理", "シンプルなCRUD管理画面"),
-    "product_management": ("商品管理", "シンプルなCRUD管理画面"),
-    "employee_management": ("従業員管理", "シンプルなCRUD管理画面"),
-    "staff_management": ("スタッフ管理", "シンプルなCRUD管理画面"),
-    "member_management": ("会員管理", "シンプルなCRUD管理画面"),
-    "property_management": ("物件管理", "シンプルなCRUD管理画面"),
-    "document_management": ("文書管理", "シンプルなCRUD管理画面"),
-    "equipment_management": ("設備・備品管理", "シンプルなCRUD管理画面"),
-    "vehicle_management": ("車両管理", "シンプルなCRUD管理画面"),
-    "project_management": ("案件管理", "シンプルなCRUD管理画面"),
-    "task_management": ("タスク管理", "シンプルなCRUD管理画面"),
-    "daily_report": ("日報管理", "シンプルなCRUD管理画面"),
-    "patient_management": ("患者情報管理", "シンプルなCRUD管理画面"),
-    "student_management": ("受講者管理", "シンプルなCRUD管理画面"),
-    "course_management": ("講座管理", "シンプルなCRUD管理画面"),
-    "recipe_management": ("レシピ管理", "シンプルなCRUD管理画面"),
-    "quality_control": ("品質管理", "シンプルなCRUD管理画面"),
-    "construction_management": ("工事管理", "シンプルなCRUD管理画面"),
-    "safety_management": ("安全管理", "シンプルなCRUD管理画面"),
-    "photo_management": ("現場写真管理", "シンプルなCRUD管理画面"),
-    "faq_management": ("FAQ管理", "シンプルなCRUD管理画面"),
-    "content_management": ("コンテンツ管理", "シンプルなCRUD管理画面"),
-    "access_control": ("権限管理", "シンプルなCRUD管理画面"),
-    "hr_management": ("人事情報管理", "シンプルなCRUD管理画面"),
-    "skill_management": ("スキル管理", "シンプルなCRUD管理画面"),
-    "contract_management": ("契約管理", "シンプルなCRUD管理画面"),
-    "medical_record": ("診療記録管理", "シンプルなCRUD管理画面"),
-    "care_record": ("介護記録", "シンプルなCRUD管理画面"),
-    # dashboards
-    "dashboard": ("ダッシュボード", "ダッシュボード・分析"),
-    "sales_analysis": ("売上分析", "ダッシュボード・分析"),
-    "kpi_dashboard": ("KPI可視化", "ダッシュボード・分析"),
-    "production_dashboard": ("生産状況の可視化", "ダッシュボード・分析"),
-    "data_analysis": ("データ分析", "ダッシュボード・分析"),
-    "learning_analytics": ("学習状況分析", "ダッシュボード・分析"),
-    "delivery_tracking": ("配送状況の可視化", "ダッシュボード・分析"),
-    # calendars
-    "schedule_management": ("スケジュール管理", "カレンダー・スケジュール"),
-    "reservation_management": ("予約管理", "カレンダー・スケジュール"),
-    "appointment_booking": ("予約受付", "カレンダー・スケジュール"),
-    "shift_management": ("シフト管理", "カレンダー・スケジュール"),
-    "attendance_management": ("勤怠管理", "カレンダー・スケジュール"),
-    "production_planning": ("生産計画", "カレンダー・スケジュール"),
-    "delivery_schedule": ("配送スケジュール管理", "カレンダー・スケジュール"),
-    "facility_booking": ("施設予約", "カレンダー・スケジュール"),
-    "construction_schedule": ("工程表管理", "カレンダー・スケジュール"),
-    "viewing_reservation": ("内見予約", "カレンダー・スケジュール"),
-    # reports
-    "report_output": ("帳票出力", "帳票・レポート出力"),
-    "pdf_export": ("PDF出力", "帳票・レポート出力"),
-    "estimate_creation": ("見積書作成", "帳票・レポート出力"),
-    "delivery_note": ("納品書・送り状発行", "帳票・レポート出力"),
-    "daily_report_output": ("日報・月報出力", "帳票・レポート出力"),
-    "certificate_issuance": ("証明書発行", "帳票・レポート出力"),
-    # search
-    "search": ("検索機能", "検索・フィルタリング"),
-    "advanced_search": ("詳細検索", "検索・フィルタリング"),
-    "property_search": ("物件検索", "検索・フィルタリング"),
-    "product_search": ("商品検索", "検索・フィルタリング"),
-    # workflow
-    "approval_workflow": ("承認ワークフロー", "承認ワークフロー"),
-    "expense_management": ("経費精算", "承認ワークフロー"),
-    "leave_request": ("休暇申請", "承認ワークフロー"),
-    "purchase_request": ("購買申請", "承認ワークフロー"),
-    "e_contract": ("電子契約", "承認ワークフロー"),
-    # inventory / orders
-    "inventory_management": ("在庫管理", "在庫・受発注管理"),
-    "order_management": ("受発注管理", "在庫・受発注管理"),
-    "purchase_management": ("発注・仕入管理", "在庫・受発注管理"),
-    "warehouse_management": ("倉庫管理", "在庫・受発注管理"),
-    "shipping_management": ("出荷管理", "在庫・受発注管理"),
-    "materials_management": ("資材管理", "在庫・受発注管理"),
-    "parts_management": ("部品管理", "在庫・受発注管理"),
-    "pos_integration": ("店舗在庫連携", "在庫・受発注管理"),
-    "lot_tracking": ("ロット・トレーサビリティ管理", "在庫・受発注管理"),
-    # billing
-    "invoice_management": ("請求書管理", "請求・売上管理"),
-    "sales_management": ("売上管理", "請求・売上管理"),
-    "billing": ("請求処理", "請求・売上管理"),
-    "cost_management": ("原価管理", "請求・売上管理"),
-    "budget_management": ("予算管理", "請求・売上管理"),
-    "rent_management": ("賃料・入金管理", "請求・売上管理"),
-    "medical_billing": ("会計・請求管理", "請求・売上管理"),
-    # CRM
-    "customer_management": ("顧客管理", "顧客管理(CRM)"),
-    "crm": ("顧客管理(CRM)", "顧客管理(CRM)"),
-    "lead_management": ("見込み客管理", "顧客管理(CRM)"),
-    "sales_activity": ("営業活動管理", "顧客管理(CRM)"),
-    "inquiry_management": ("問い合わせ管理", "顧客管理(CRM)"),
-    "point_card": ("ポイント・会員特典", "顧客管理(CRM)"),
-    "tenant_management": ("入居者管理", "顧客管理(CRM)"),
-    # notifications
-    "notification": ("通知機能", "通知・アラート"),
-    "email_notification": ("メール通知", "通知・アラート"),
-    "push_notification": ("プッシュ通知", "通知・アラート"),
-    "alert": ("アラート機能", "通知・アラート"),
-    "reminder": ("リマインド通知", "通知・アラート"),
-    # integrations
-    "api_integration": ("外部システム連携", "外部API連携(単純)"),
-    "line_integration": ("LINE連携", "外部API連携(単純)"),
-    "google_calendar_integration": ("Googleカレンダー連携", "外部API連携(単純)"),
-    "slack_integration": ("Slack連携", "外部API連携(単純)"),
-    "map_integration": ("地図連携", "外部API連携(単純)"),
-    "sso": ("シングルサインオン", "外部API連携(単純)"),
-    "accounting_integration": ("会計ソフト連携", "外部API連携(複雑)"),
-    "erp_integration": ("基幹システム連携", "外部API連携(複雑)"),
-    "ec_integration": ("ECサイト連携", "外部API連携(複雑)"),
-    "iot_integration": ("IoT機器連携", "外部API連携(複雑)"),
-    "gps_tracking": ("GPS位置情報管理", "外部API連携(複雑)"),
-    "electronic_medical_record_integration": ("電子カルテ連携", "外部API連携(複雑)"),
-    # payments
-    "payment": ("オンライン決済", "決済連携"),
-    "online_payment": ("オンライン決済", "決済連携"),
-    "subscription_billing": ("定期課金", "決済連携"),
-    "ec_site": ("ECサイト", "決済連携"),
-    "mobile_order": ("モバイルオーダー", "決済連携"),
-    # imports
-    "csv_import": ("CSV取り込み", "CSV/データインポート"),
-    "csv_export": ("CSV出力", "CSV/データインポート"),
-    "data_import": ("データ取り込み", "CSV/データインポート"),
-    "excel_import": ("Excel取り込み", "CSV/データインポート"),
-    # AI
-    "ai_chatbot": ("AIチャットボット", "AIチャットボット"),
-    "chatbot": ("チャットボット", "AIチャットボット"),
-    "ai_search": ("AI検索", "AIチャットボット"),
-    "ai_demand_forecast": ("AI需要予測", "AIチャットボット"),
-    "ocr": ("書類読み取り(OCR)", "AIチャットボット"),
-    # multi-tenancy
-    "multi_tenant": ("マルチテナント対応", "マルチテナント対応"),
-    "multi_store": ("複数店舗管理", "マルチテナント対応"),
-    "multi_company": ("グループ会社対応", "マルチテナント対応"),
-    # migration
-    "data_migration": ("データ移行", "データ移行ツール"),
-    "legacy_migration": ("旧システムからの移行", "データ移行ツール"),
-}
-FEATURE_TO_CATEGORY = _FEATURE_TO_CATEGORY
+__all__ = ["BASE_PRICES", "BUDGET_UPPER_LIMITS", "DEFAULT_CATEGORY", "FEATURE_TO_CATEGORY", "INDUSTRIES",
+           "calculate", "check_budget", "feature_values", "format_price", "normalise_step3", "resolve_feature"]
 
 # --- §5.4 factors: name -> (step key, value -> multiplier) ---------------------------------
 _FACTORS: dict[str, tuple[str, dict[str, Decimal]]] = {
@@ -237,37 +87,12 @@ MULTIPLIER_CAP = Decimal("4.0")
 # --- §5.5 industry factor -------------------------------------------------------------------
 _INDUSTRY_MULTIPLIERS: dict[str, Decimal] = {"healthcare": Decimal("1.15"), "logistics": Decimal("1.05")}
 
-# Industries the questionnaire offers (step 2), with Japanese labels. Unknown values price as
-# "other" (factor 1.0).
-INDUSTRIES: dict[str, str] = {
-    "manufacturing": "製造業",
-    "retail": "小売・EC",
-    "healthcare": "医療・介護",
-    "logistics": "物流・運送",
-    "construction": "建設・不動産",
-    "food_service": "飲食・サービス",
-    "education": "教育・研修",
-    "it_service": "IT・情報サービス",
-    "finance": "金融・保険",
-    "professional_service": "士業・コンサルティング",
-    "other": "その他",
-}
-
 # §5.6: implementation is 65 % of the whole (要件定義10 / 設計10 / 実装65 / テスト10 / 導入5).
 IMPLEMENTATION_SHARE = Decimal("0.65")
 HYBRID_FACTOR = Decimal("0.6")
 PRICE_UNIT_JPY = Decimal("1000")
 
-# --- §5.7 budget upper limits in JPY (None: no upper limit; missing key: not checked) -------
-_BUDGET_UPPER: dict[str, int | None] = {
-    "under_500k": 500_000,
-    "500k_1m": 1_000_000,
-    "1m_3m": 3_000_000,
-    "3m_5m": 5_000_000,
-    "5m_10m": 10_000_000,
-    "10m_plus": None,
-}
-BUDGET_UPPER_LIMITS = _BUDGET_UPPER
+# --- §5.7 budget check (the limits: tables.BUDGET_UPPER_LIMITS) -------------------------------
 SLIGHTLY_OVER_RATIO = Decimal("1.3")
 
 # --- §5.8 confidence --------------------------------------------------------------------------
@@ -319,7 +144,7 @@ def round_half_up(amount: Decimal, unit: Decimal = PRICE_UNIT_JPY) -> int:
 
 def base_price(category: str) -> int:
     """Median of the category's (min, max) in JPY (§5.2); unknown categories use the default."""
-    low, high = _BASE_PRICES.get(category, _BASE_PRICES[DEFAULT_CATEGORY])
+    low, high = BASE_PRICES.get(category, BASE_PRICES[DEFAULT_CATEGORY])
     return (low + high) // 2
 
 
@@ -338,9 +163,15 @@ def normalise_step3(value: Any) -> Any:
 
 
 def feature_values(step_8: Any) -> list[str]:
-    """Step 8 as a list of distinct feature values, in order. Accepts a list or "a,b,c"."""
+    """Step 8 as a list of distinct feature values, in order. Accepts a list or "a,b,c".
+
+    Raises:
+        InputError: (field ``step_8``) anything else — a number, a boolean, an object.
+    """
     if step_8 is None:
         return []
+    if not isinstance(step_8, (str, list, tuple)):
+        raise InputError("ステップ8「機能」は機能の値のリストで指定してください", field="step_8")
     items = step_8.split(",") if isinstance(step_8, str) else list(step_8)
     seen: list[str] = []
     for item in items:
@@ -354,16 +185,16 @@ def resolve_feature(value: str, ai_categories: dict[str, str] | None = None,
                     ai_labels: dict[str, str] | None = None) -> tuple[str, str, str]:
     """(label, category, source) for a step-8 value, in the order of §5.3.
 
-    1. the fixed ``_FEATURE_TO_CATEGORY`` table (source "table");
+    1. the fixed ``FEATURE_TO_CATEGORY`` table (source "table");
     2. ``step_8_categories`` saved by the first AI call, if the category exists (source "ai");
     3. ``DEFAULT_CATEGORY`` (source "default").
     """
-    if value in _FEATURE_TO_CATEGORY:
-        label, category = _FEATURE_TO_CATEGORY[value]
+    if value in FEATURE_TO_CATEGORY:
+        label, category = FEATURE_TO_CATEGORY[value]
         return label, category, "table"
     label = (ai_labels or {}).get(value) or value
     category = (ai_categories or {}).get(value)
-    if isinstance(category, str) and category in _BASE_PRICES:
+    if isinstance(category, str) and category in BASE_PRICES:
         return label, category, "ai"
     return label, DEFAULT_CATEGORY, "default"
 
@@ -393,23 +224,23 @@ def check_budget(total_hybrid: int, budget_value: Any) -> dict[str, Any]:
     status: "within_budget" | "slightly_over" (ratio ≤ 1.3) | "significantly_over" (> 1.3)
             | "not_checked" (undecided or no answer). ``10m_plus`` has no upper limit.
     """
-    if not isinstance(budget_value, str) or budget_value not in _BUDGET_UPPER:
+    if not isinstance(budget_value, str) or budget_value not in BUDGET_UPPER_LIMITS:
         return {"status": "not_checked", "upper_limit": None, "ratio": None, "over_percent": None,
                 "message": "ご予算が未定のため、予算との比較は行っていません。"}
-    upper = _BUDGET_UPPER[budget_value]
+    upper = BUDGET_UPPER_LIMITS[budget_value]
     if upper is None or total_hybrid <= upper:
         return {"status": "within_budget", "upper_limit": upper,
                 "ratio": None if upper is None else round(total_hybrid / upper, 3), "over_percent": None,
                 "message": "ご予算の範囲内に収まる見込みです。"}
     ratio = Decimal(total_hybrid) / Decimal(upper)
     over_percent = int(((ratio - 1) * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    # Under 0.5 % the rounded figure would read "約0%超過": say "わずかに" instead.
+    over = f"ご予算を約{over_percent}%超過しています。" if over_percent >= 1 else "ご予算をわずかに超過しています。"
     if ratio <= SLIGHTLY_OVER_RATIO:
         return {"status": "slightly_over", "upper_limit": upper, "ratio": float(round(ratio, 3)),
-                "over_percent": over_percent,
-                "message": f"ご予算を約{over_percent}%超過しています。機能の優先順位をご相談させてください。"}
+                "over_percent": over_percent, "message": f"{over}機能の優先順位をご相談させてください。"}
     return {"status": "significantly_over", "upper_limit": upper, "ratio": float(round(ratio, 3)),
-            "over_percent": over_percent,
-            "message": f"ご予算を約{over_percent}%超過しています。フェーズを分けた段階的な開発をおすすめします。"}
+            "over_percent": over_percent, "message": f"{over}フェーズを分けた段階的な開発をおすすめします。"}
 
 
 def assess_confidence(user_input: dict[str, Any]) -> dict[str, Any]:
@@ -436,10 +267,9 @@ def detect_nfr_hints(*texts: Any) -> list[str]:
 
 
 def default_feature_values(industry: Any) -> list[str]:
-    """The industry's default feature values (used when step 8 is empty)."""
-    from hokan.estimate.catalogue import industry_features
-
-    return [f["value"] for f in industry_features(industry)][:3]
+    """The industry's first three default feature values (used when step 8 is empty)."""
+    key = industry if isinstance(industry, str) and industry in INDUSTRY_FEATURE_VALUES else "generic"
+    return list(INDUSTRY_FEATURE_VALUES[key][:3])
 
 
 def calculate(user_input: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ request itself (``sync``, used by tests) or not at all (``off``).
 
 ``estimate.cleanup_expired`` (§12, DATA_TTL_DAYS) is in the Beat schedule of
 ``hokan/celery.py`` (daily 04:30); without Beat run ``hokan estimate cleanup`` from cron.
+
+``followups`` (and with it reportlab, for the PDF) is imported only when a follow-up runs,
+so that ``generate`` can import this module without loading the PDF stack.
 """
 
 from __future__ import annotations

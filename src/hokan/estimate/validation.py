@@ -6,7 +6,7 @@ output passes; ``validate_*`` returns ``not problems``. Every check of the two t
 §7.1 ``validate_dynamic_questions``: (1) ``step8_features`` a list of 5-7 objects with
 value/label/category; (2) placeholder labels (「機能1」, "Feature A"); (3) refusal labels
 (「情報が不足」, 「提供できません」); (4) value lower snake_case, 3-30 chars; (5) label at most
-20 chars; (6) category one of the 17 of ``_BASE_PRICES``.
+20 chars; (6) category one of the 17 of ``tables.BASE_PRICES``.
 
 §7.2 ``validate_estimate_output``: (1) required fields, 3-8 features, 3-5 agenda items;
 (2) prices numeric; (3) no duplicate feature names; (4) Σ feature prices == total_cost.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hokan.estimate.pricing import BASE_PRICES
+from hokan.estimate.tables import BASE_PRICES
 
 _PLACEHOLDER_RE = re.compile(
     r"^\s*(?:機能|項目|選択肢|オプション|サンプル|feature|function|item|option|sample)\s*[_\-]?\s*"

@@ -9,6 +9,7 @@ Mounted at ``/api/`` by ``hokan/urls.py`` (namespace "leads-api"; the estimate A
     DELETE /api/leads/{id}            delete (204)
     POST   /api/leads/{id}/refresh/   enrich this lead now (document 000 §14): 202 + run id;
                                       409 while the lead has a queued or running run
+                                      (also without the trailing slash, no redirect)
     GET    /api/runs/{run_id}         a run's status and counts (run_id: the run's UUID)
     GET    /api/usage                 this month's calls and cost, today's records, the limits
     GET    /api/docs, /api/openapi.json
@@ -17,45 +18,35 @@ Authentication: ``X-API-Key`` (keys in the admin, ``hokan.core.api_keys``): 401 
 key, 403 with an unknown or deactivated one; ``HOKAN_API_RATE_LIMIT_PER_MIN`` requests per key
 and minute, then 429 with ``Retry-After``.
 
-Errors are JSON ``{"detail": "<Japanese message>"}``; validation errors (422) add
-``"errors": [{"field": ..., "message": ...}]``. 400: unreadable request (e.g. malformed
-JSON), 404: no such lead or run, 409: conflict, 500: unexpected (logged; no details leak).
+Built by ``hokan.core.api.build_api``: errors are JSON ``{"detail": "<Japanese message>"}``;
+validation errors (422) add ``"errors": [{"field": ..., "message": ...}]``. 400: unreadable
+request (e.g. malformed JSON), 404: no such lead or run (or path), 405: method, 409: conflict,
+500: unexpected (logged; no details leak).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import math
 import uuid
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, NinjaAPI, Query, Schema, Status, renderers
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja import Field, Query, Schema, Status
 from pydantic import ConfigDict
 
-from hokan.core.api_keys import ApiKeyAuth, ApiKeyMissing, ApiKeyRejected
+from hokan.core.api import ErrorOut, ValidationErrorOut, build_api
+from hokan.core.api_keys import ApiKeyAuth
 from hokan.core.budget import get_ledger
-from hokan.core.errors import RateLimited
 from hokan.leads.columns import BY_NAME, VALUE_FIELDS
 from hokan.leads.edit import EditInvalid, FieldProblem, clean_fields, save_manual_edit
 from hokan.leads.models import EnrichmentRun, Lead
 from hokan.leads.refresh import AlreadyEnriching, queue_refresh
 from hokan.leads.store import blank_q, search_q
 
-log = logging.getLogger(__name__)
 
-
-class JSONRenderer(renderers.JSONRenderer):
-    """Japanese messages as UTF-8 text rather than \\uXXXX escapes."""
-
-    json_dumps_params = {"ensure_ascii": False}
-
-
-api = NinjaAPI(
+api = build_api(
     title="hokan 営業リストAPI",
     version="1.0.0",
     description=(
@@ -65,10 +56,9 @@ api = NinjaAPI(
         "エラーは `{\"detail\": \"メッセージ\"}` の JSON で返します。"
     ),
     urls_namespace="leads-api",
-    docs_url="/docs",
-    openapi_url="/openapi.json",
     auth=ApiKeyAuth(),
-    renderer=JSONRenderer(),
+    validation_status=422,
+    field_labels={name: column.label for name, column in BY_NAME.items()},
 )
 
 MissingField = Literal[VALUE_FIELDS]  # type: ignore[valid-type]
@@ -76,18 +66,7 @@ Number = int | str  # counts, years and yen may be sent as numbers or as text ("
 
 
 # --- schemas ---------------------------------------------------------------------------------------
-class Error(Schema):
-    detail: str
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
-
-
-class ValidationErrorOut(Schema):
-    detail: str
-    errors: list[FieldErrorOut]
+Error = ErrorOut
 
 
 class LeadValues(Schema):
@@ -358,6 +337,8 @@ def delete_lead(request: HttpRequest, lead_id: int) -> Status:
 
 
 # --- refresh and runs -----------------------------------------------------------------------------
+@api.post("/leads/{lead_id}/refresh", response={202: RefreshOut, 404: Error, 409: Error}, tags=["leads"],
+          summary="この企業を今すぐ再取得（補完）", url_name="refresh-no-slash", include_in_schema=False)
 @api.post("/leads/{lead_id}/refresh/", response={202: RefreshOut, 404: Error, 409: Error}, tags=["leads"],
           summary="この企業を今すぐ再取得（補完）")
 def refresh(request: HttpRequest, lead_id: int) -> Status:
@@ -384,40 +365,12 @@ def usage(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-# --- errors --------------------------------------------------------------------------------------
-def _json(request: HttpRequest, data: dict[str, Any], status: int) -> HttpResponse:
-    return api.create_response(request, data, status=status)
-
-
-@api.exception_handler(ApiKeyMissing)
-def _missing_key(request: HttpRequest, exc: ApiKeyMissing) -> HttpResponse:
-    response = _json(request, {"detail": str(exc)}, 401)
-    response["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
-    return response
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _missing_key(request, ApiKeyMissing("APIキーがありません（X-API-Key ヘッダーで送ってください）"))
-
-
-@api.exception_handler(ApiKeyRejected)
-def _rejected_key(request: HttpRequest, exc: ApiKeyRejected) -> HttpResponse:
-    return _json(request, {"detail": str(exc)}, 403)
-
-
-@api.exception_handler(RateLimited)
-def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
-    response = _json(request, {"detail": str(exc)}, 429)
-    response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-    return response
-
-
+# --- errors (the common ones: hokan.core.api) ---------------------------------------------------
 @api.exception_handler(EditInvalid)
 def _edit_invalid(request: HttpRequest, exc: EditInvalid) -> HttpResponse:
     errors = [{"field": p.field, "message": p.message} for p in exc.problems]
-    return _json(request, {"detail": "入力内容に誤りがあります: " + " / ".join(p.message for p in exc.problems),
-                           "errors": errors}, 422)
+    return api.error_response(request, 422, "入力内容に誤りがあります: " + " / ".join(p.message for p in exc.problems),
+                              errors=errors)
 
 
 @api.exception_handler(FieldProblem)
@@ -425,57 +378,11 @@ def _field_problem(request: HttpRequest, exc: FieldProblem) -> HttpResponse:
     return _edit_invalid(request, EditInvalid([exc]))
 
 
-_PYDANTIC_MESSAGES = {
-    "extra_forbidden": "不明な項目です",
-    "missing": "必須項目です",
-    "literal_error": "指定できない値です",
-    "enum": "指定できない値です",
-    "greater_than_equal": "小さすぎます",
-    "less_than_equal": "大きすぎます",
-    "string_too_long": "長すぎます",
-    "uuid_parsing": "UUID ではありません",
-}
-
-
-@api.exception_handler(ValidationError)
-def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = []
-    for error in exc.errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "payload", "path", "query", "filters")]
-        field = ".".join(loc)
-        label = BY_NAME[field].label if field in BY_NAME else field
-        reason = _PYDANTIC_MESSAGES.get(str(error.get("type", "")), "値の形式が正しくありません")
-        errors.append({"field": field, "message": f"{label}: {reason}" if label else reason})
-    if not errors:
-        errors = [{"field": "", "message": "リクエストの内容が正しくありません"}]
-    return _json(request, {"detail": "入力内容に誤りがあります: " + " / ".join(e["message"] for e in errors),
-                           "errors": errors}, 422)
-
-
 @api.exception_handler(Conflict)
 def _conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
-    return _json(request, {"detail": str(exc)}, 409)
+    return api.error_response(request, 409, str(exc))
 
 
 @api.exception_handler(AlreadyEnriching)
 def _already_enriching(request: HttpRequest, exc: AlreadyEnriching) -> HttpResponse:
-    return _json(request, {"detail": str(exc)}, 409)
-
-
-@api.exception_handler(Http404)
-def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _json(request, {"detail": "見つかりません"}, 404)
-
-
-@api.exception_handler(HttpError)
-def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    messages = {400: "リクエストを読み取れません（JSON の形式を確認してください）", 404: "見つかりません",
-                405: "許可されていないメソッドです"}
-    return _json(request, {"detail": messages.get(exc.status_code, "リクエストを処理できませんでした")}, exc.status_code)
-
-
-@api.exception_handler(Exception)
-def _internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    log.exception("Leads API: unhandled error on %s %s", request.method, request.path)
-    return _json(request, {"detail": "内部エラーが発生しました。時間をおいて再度お試しください。"}, 500)
-
+    return api.error_response(request, 409, str(exc))

@@ -20,7 +20,7 @@ from hokan.core.errors import HokanError
 from hokan.core.fields import FieldValue
 from hokan.leads.columns import BY_NAME
 from hokan.leads.models import Lead
-from hokan.leads.store import apply_values, is_blank
+from hokan.leads.store import apply_values, is_blank, manual_fields
 from hokan.leads.values import clean_value
 
 # IntegerField is 32-bit on PostgreSQL; SQLite would store more, so check it on every backend.
@@ -110,15 +110,30 @@ def changed_fields(lead: Lead, cleaned: Mapping[str, Any]) -> list[str]:
     return [name for name, value in cleaned.items() if not _same(getattr(lead, name), value)]
 
 
+def fields_to_record(lead: Lead, cleaned: Mapping[str, Any]) -> list[str]:
+    """The columns a manual edit records: the changed ones, plus the ones cleared (None) that
+    are blank already but not yet marked manual — clearing a blank field says "leave it blank",
+    so no enrichment run may fill it later (README: clearing protects a field)."""
+    changed = changed_fields(lead, cleaned)
+    if lead.pk is None:
+        return changed
+    cleared = [name for name, value in cleaned.items() if value is None and name not in changed]
+    if cleared:
+        protected = manual_fields(lead)
+        changed += [name for name in cleared if name not in protected]
+    return changed
+
+
 def save_manual_edit(lead: Lead, cleaned: Mapping[str, Any], *, editor: str) -> list[str]:
     """Write the changed values of ``cleaned`` (from ``clean_fields``) into ``lead`` as manual.
 
     editor: who edited, stored as the provenance's extractor (e.g. "api:営業システム", "admin:alice").
     Saves the lead (also when new) and returns the columns written. Unchanged values keep
-    their provenance (re-sending a registry value does not turn it into a manual one).
+    their provenance (re-sending a registry value does not turn it into a manual one); a
+    column cleared (None) that is blank already is recorded as a manual blank.
     """
     with transaction.atomic():
-        changed = changed_fields(lead, cleaned)
+        changed = fields_to_record(lead, cleaned)
         values = [
             FieldValue(field=name, value=cleaned[name], raw="" if cleaned[name] is None else str(cleaned[name]),
                        quote="", source_url=None, method="manual", confidence=1.0, extractor=editor[:40])
