@@ -173,26 +173,11 @@ AZURE_OPENAI_API_KEY = envstr("AZURE_OPENAI_API_KEY", "")
 AZURE_OPENAI_ENDPOINT = envstr("AZURE_OPENAI_ENDPOINT", "")
 AZURE_OPENAI_API_VERSION = envstr("AZURE_OPENAI_API_VERSION", "")
 
-# --- usage ledger (core.budget), one scope per app ------------------------------------------
-# The leads scope keeps the names of design document 000 §8 / §12. A monthly limit of 0 closes
-# the scope (no paid call); it never means "no limit".
+# --- usage ledger (core.budget), names as in design document 000 §8 / §12 -----------------
 POWERPLEXY_MONTHLY_COST_LIMIT_USD = envdecimal("POWERPLEXY_MONTHLY_COST_LIMIT_USD", "150")
 POWERPLEXY_MONTHLY_CALL_LIMIT = envint("POWERPLEXY_MONTHLY_CALL_LIMIT", "3000")
 POWERPLEXY_DAILY_RECORD_LIMIT = envint("POWERPLEXY_DAILY_RECORD_LIMIT", "0")  # 0 = monthly calls ÷ days
 POWERPLEXY_COST_PER_CALL_USD = envdecimal("POWERPLEXY_COST_PER_CALL_USD", "0.05")
-# The other scopes: HOKAN_<SCOPE>_MONTHLY_COST_LIMIT_USD / _MONTHLY_CALL_LIMIT / _COST_PER_CALL_USD.
-HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD", "50")
-HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT = envint("HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT", "5000")
-HOKAN_ESTIMATE_COST_PER_CALL_USD = envdecimal("HOKAN_ESTIMATE_COST_PER_CALL_USD", "0.05")
-HOKAN_SCORING_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_SCORING_MONTHLY_COST_LIMIT_USD", "50")
-HOKAN_SCORING_MONTHLY_CALL_LIMIT = envint("HOKAN_SCORING_MONTHLY_CALL_LIMIT", "5000")
-HOKAN_SCORING_COST_PER_CALL_USD = envdecimal("HOKAN_SCORING_COST_PER_CALL_USD", "0.05")
-HOKAN_MUNICIPAL_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_MUNICIPAL_MONTHLY_COST_LIMIT_USD", "50")
-HOKAN_MUNICIPAL_MONTHLY_CALL_LIMIT = envint("HOKAN_MUNICIPAL_MONTHLY_CALL_LIMIT", "5000")
-HOKAN_MUNICIPAL_COST_PER_CALL_USD = envdecimal("HOKAN_MUNICIPAL_COST_PER_CALL_USD", "0.05")
-HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD", "50")
-HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT = envint("HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT", "5000")
-HOKAN_KNOWLEDGE_COST_PER_CALL_USD = envdecimal("HOKAN_KNOWLEDGE_COST_PER_CALL_USD", "0.05")
 
 # --- estimate (design document 004 §10) ------------------------------------------------------
 # Names and defaults as in the document's table. Two of its variables are the project's own and
@@ -259,14 +244,6 @@ GBIZINFO_API_BASE_URL = envstr("GBIZINFO_API_BASE_URL", "https://api.info.gbiz.g
 GBIZINFO_API_MIN_INTERVAL_S = envfloat("GBIZINFO_API_MIN_INTERVAL_S", "1.0")
 GBIZINFO_API_TIMEOUT_S = envfloat("GBIZINFO_API_TIMEOUT_S", "30")
 
-# --- importing files (hokan.core.tabular: hokan leads import, hokan registry import, the admin) ----
-# Limits checked before anything is stored; a file beyond them is refused with a message naming
-# the setting. 32,767 characters is Excel's own limit per cell.
-HOKAN_IMPORT_MAX_BYTES = envint("HOKAN_IMPORT_MAX_BYTES", str(256 * 1024 * 1024))
-HOKAN_IMPORT_MAX_ROWS = envint("HOKAN_IMPORT_MAX_ROWS", "200000")
-HOKAN_IMPORT_MAX_CELL_CHARS = envint("HOKAN_IMPORT_MAX_CELL_CHARS", "32767")
-HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES = envint("HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES", str(256 * 1024 * 1024))
-
 # --- REST API (hokan.core.api_keys, hokan.leads.api) ----------------------------------------------
 HOKAN_API_RATE_LIMIT_PER_MIN = envint("HOKAN_API_RATE_LIMIT_PER_MIN", "60")  # per API key; 0 = off
 
@@ -293,25 +270,6 @@ HOKAN_ENRICH_SCHEDULE_CRON = envstr("HOKAN_ENRICH_SCHEDULE_CRON", "0 3 * * *")
 # Must be longer than the longest nightly run, or a running task is delivered twice (harmless,
 # paid work is idempotent, but wasteful).
 HOKAN_CELERY_VISIBILITY_TIMEOUT_S = envint("HOKAN_CELERY_VISIBILITY_TIMEOUT_S", str(6 * 3600))
-
-# --- jobs, pipelines and the LLM cache (core.jobs, core.pipeline, core.cache) ---------------------
-# A running chunk whose worker has not sent a heartbeat for this many seconds is taken by the next
-# claim (its worker was killed); heartbeats are sent every third of it.
-HOKAN_JOB_LEASE_S = envint("HOKAN_JOB_LEASE_S", "120")
-# Rows (or items) per chunk unless the job says otherwise (document 002 §5.1 chunk_row_limit=500).
-HOKAN_JOB_CHUNK_ROW_LIMIT = envint("HOKAN_JOB_CHUNK_ROW_LIMIT", "500")
-# Retries of a failed chunk before it is marked failed (document 002 §5.1 chunk_retry_limit).
-HOKAN_JOB_CHUNK_RETRY_LIMIT = envint("HOKAN_JOB_CHUNK_RETRY_LIMIT", "3")
-# A failed chunk waits min(this, 2**retry) seconds before it is claimed again (§5.1: 60).
-HOKAN_JOB_RETRY_BACKOFF_MAX_S = envint("HOKAN_JOB_RETRY_BACKOFF_MAX_S", "60")
-# Celery beat looks for chunks of dead workers and stalled jobs this often (seconds).
-HOKAN_JOB_SWEEP_INTERVAL_S = envint("HOKAN_JOB_SWEEP_INTERVAL_S", "60")
-# Items waiting between two pipeline stages (document 002 §1.1 pipeline_queue_size).
-HOKAN_PIPELINE_QUEUE_SIZE = envint("HOKAN_PIPELINE_QUEUE_SIZE", "100")
-# LLM response cache (document 002 §4: 24 h, 10,000 entries per scope); "false" = never cached.
-HOKAN_LLM_CACHE_ENABLED = envbool("HOKAN_LLM_CACHE_ENABLED", "true")
-HOKAN_LLM_CACHE_TTL_S = envint("HOKAN_LLM_CACHE_TTL_S", "86400")
-HOKAN_LLM_CACHE_MAX_ENTRIES = envint("HOKAN_LLM_CACHE_MAX_ENTRIES", "10000")
 
 LOGGING = {
     "version": 1,
