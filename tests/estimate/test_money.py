@@ -8,16 +8,17 @@ engine's own data, for the fallback template, and for ANY answer of an LLM once
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hokan.estimate import pricing
 from hokan.estimate.adapters import FallbackAdapter
-from hokan.estimate.generate import AMOUNT_PLACEHOLDER, enforce_calculated_prices, engine_cost_message
+from hokan.core.ja.amounts import find_amounts
+from hokan.estimate.amount_guard import AMOUNT_PLACEHOLDER, engine_amounts, foreign_amounts
+from hokan.estimate.generate import enforce_calculated_prices, engine_cost_message
 from hokan.estimate.sanitizer import sanitize
-from hokan.estimate.answers import STEP_CHOICES
+from hokan.estimate.steps import STEP_CHOICES
 from hokan.estimate.validation import estimate_output_problems, feature_bounds
 
 KNOWN_FEATURES = sorted(pricing.FEATURE_TO_CATEGORY)
@@ -112,14 +113,9 @@ def test_it_makes_any_llm_answer_carry_the_engine_prices(drawn, answer):
     # every yen amount left in the texts is one the engine computed (or the neutral placeholder)
     texts = [enforced["summary"], enforced["confidence_note"], enforced["total_cost"]["message"],
              *(f["detail"] for f in enforced["features"])]
+    allowed = engine_amounts(calc)
     for text in texts:
-        for number, unit in re.findall(r"(\d[\d,]*(?:\.\d+)?)\s*(万)?円", text.replace("¥", "")):
-            value = float(number.replace(",", "")) * (10_000 if unit else 1)
-            allowed = {calc["total_standard"], calc["total_hybrid"], calc["total_standard"] - calc["total_hybrid"],
-                       *(p for f in calc["features"] for p in (f["standard_price"], f["hybrid_price"],
-                                                                f["standard_price"] - f["hybrid_price"])),
-                       *(v for v in pricing.BUDGET_UPPER_LIMITS.values() if v)}
-            assert any(abs(value - a) < (10_000 if unit else 1) for a in allowed), (text, calc["total_standard"])
+        assert not foreign_amounts(text, allowed), (text, [text[a.start:a.end] for a in find_amounts(text)])
 
 
 @PROPERTY

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
-import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,14 +27,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hokan.core.errors import LLMConfigError
-from hokan.estimate import pricing
+from hokan.core.errors import HokanError, LLMConfigError
+from hokan.estimate import amount_guard, pricing
 from hokan.estimate.adapters import FallbackAdapter, LLMAdapter, LLMAttemptsExhausted, create_llm_adapter
-from hokan.estimate.answers import clean_answers
-from hokan.estimate.errors import SessionNotFound
 from hokan.estimate.models import Estimate, EstimateSession
 from hokan.estimate.sanitizer import sanitize
-from hokan.estimate.tasks import schedule_followups
 from hokan.estimate.validation import estimate_output_problems, feature_bounds
 
 log = logging.getLogger(__name__)
@@ -45,6 +40,14 @@ DEFAULT_FEATURE_DETAIL = "業務効率化を支援する機能"
 STALE_PROCESSING = timedelta(minutes=5)  # a generation still "processing" after this has died
 WAIT_POLL_S = 0.25  # how often a concurrent POST generate looks at the running generation
 DIFF_FIELDS = ("project_name", "summary", "confidence_note")
+
+
+class SessionNotFound(HokanError):
+    """No session with this id (the API answers 404)."""
+
+    def __init__(self, session_id: object) -> None:
+        super().__init__("セッションが見つかりません")
+        self.session_id = session_id
 
 
 def enforce_calculated_prices(result: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
@@ -75,57 +78,7 @@ def enforce_calculated_prices(result: dict[str, Any], calculated: dict[str, Any]
     return out
 
 
-# Yen amounts written in free text: "1,234万円", "約120.5万円", "¥1,200,000", "800,000円", "1億円",
-# and "120万" without 円 where the number ends there ("約120万程度", "120万、") — not "120万件"
-# (matched after NFKC, so full-width digits and ￥ count too).
-_AMOUNT_END = r"[、。,.\s)）~〜\-]|程度|前後|ほど|くらい|ぐらい|から|以下|以上|未満|$"
-_AMOUNT = re.compile(r"(?P<yen>[¥￥]\s*\d[\d,]*)"
-                     r"|(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?:(?P<unit>億|万)(?:円|(?=" + _AMOUNT_END + r"))|円)")
-_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
-AMOUNT_PLACEHOLDER = "お見積書記載の金額"
 _TEXT_FIELDS = ("project_name", "summary", "development_model_explanation", "confidence_note")
-
-
-def _amounts(text: str) -> list[tuple[str, int, int]]:
-    """Yen amounts in ``text`` as (matched text, JPY, tolerance in JPY: the unit written)."""
-    found = []
-    for match in _AMOUNT.finditer(unicodedata.normalize("NFKC", text)):
-        if match.group("yen"):
-            found.append((match.group(0), int(re.sub(r"[^\d]", "", match.group("yen"))), 1))
-            continue
-        number = float(match.group("num").replace(",", ""))
-        unit = {"億": 100_000_000, "万": 10_000}.get(match.group("unit") or "", 1)
-        found.append((match.group(0), round(number * unit), unit))
-    return found
-
-
-def _engine_amounts(calculated: dict[str, Any]) -> set[int]:
-    amounts = {calculated["total_standard"], calculated["total_hybrid"],
-               calculated["total_standard"] - calculated["total_hybrid"]}
-    for feature in calculated["features"]:
-        amounts.update((feature["standard_price"], feature["hybrid_price"],
-                        feature["standard_price"] - feature["hybrid_price"]))
-    amounts.update(limit for limit in pricing.BUDGET_UPPER_LIMITS.values() if limit)
-    return amounts
-
-
-def _foreign_amounts(text: str, allowed: set[int]) -> list[str]:
-    """Amounts in ``text`` that are none of the engine's (within the unit the text wrote them in)."""
-    return [raw for raw, value, unit in _amounts(text) if not any(abs(value - a) < unit for a in allowed)]
-
-
-def _without_foreign_amounts(text: str, allowed: set[int]) -> str:
-    """``text`` without its sentences that state an amount the engine did not compute; when
-    nothing would remain, the amounts themselves are replaced by AMOUNT_PLACEHOLDER."""
-    if not _foreign_amounts(text, allowed):
-        return text
-    kept = "".join(s for s in _SENTENCE.findall(text) if s and not _foreign_amounts(s, allowed)).strip()
-    if kept:
-        return kept
-    normalised = unicodedata.normalize("NFKC", text)
-    for raw in _foreign_amounts(normalised, allowed):
-        normalised = normalised.replace(raw, AMOUNT_PLACEHOLDER)
-    return normalised
 
 
 def engine_cost_message(calculated: dict[str, Any]) -> str:
@@ -140,23 +93,23 @@ def _guard_amounts_in_text(out: dict[str, Any], calculated: dict[str, Any]) -> N
 
     The document's guarantee (§8.1, §11.2) covers the price fields; the customer also reads
     the texts (response, PDF, e-mail), so an amount there must be one the engine computed
-    (a total, a feature price, their difference, a budget limit), else: ``total_cost.message``
-    becomes ``engine_cost_message``, other texts lose the sentence stating it.
+    (``amount_guard``): else ``total_cost.message`` becomes ``engine_cost_message``, other
+    texts lose the sentence stating it (or, in a one-sentence title, the amount phrase).
     """
-    allowed = _engine_amounts(calculated)
+    allowed = amount_guard.engine_amounts(calculated)
     total = out["total_cost"]
-    if isinstance(total.get("message"), str) and _foreign_amounts(total["message"], allowed):
+    if isinstance(total.get("message"), str) and amount_guard.foreign_amounts(total["message"], allowed):
         log.info("LLM cost message stated other amounts, replaced: %r", total["message"])
         total["message"] = engine_cost_message(calculated)
     for key in _TEXT_FIELDS:
         if isinstance(out.get(key), str):
-            out[key] = _without_foreign_amounts(out[key], allowed)
+            out[key] = amount_guard.guard_text(out[key], allowed)
     for feature in out["features"]:
         for key in ("name", "detail"):
             if isinstance(feature.get(key), str):
-                feature[key] = _without_foreign_amounts(feature[key], allowed)
+                feature[key] = amount_guard.guard_text(feature[key], allowed)
     if isinstance(out.get("discussion_agenda"), list):
-        out["discussion_agenda"] = [_without_foreign_amounts(item, allowed) if isinstance(item, str) else item
+        out["discussion_agenda"] = [amount_guard.guard_text(item, allowed) if isinstance(item, str) else item
                                     for item in out["discussion_agenda"]]
 
 
@@ -285,7 +238,9 @@ def _claim(session_id: Any, answers: dict[str, Any] | None) -> tuple[Estimate, d
             estimate.started_at = now
             estimate.save(update_fields=["status", "error", "started_at"])
         if answers:
-            session.answers = {**session.answers, **clean_answers(answers)}
+            from hokan.estimate.steps import normalised_answers
+
+            session.answers = {**session.answers, **normalised_answers(answers)}
         session.status = EstimateSession.Status.GENERATING
         session.save(update_fields=["answers", "status", "updated_at"])
         return estimate, now
@@ -348,6 +303,8 @@ def generate_estimate(session_id: Any, answers: dict[str, Any] | None = None,
             return estimate
         EstimateSession.objects.filter(pk=session.pk).update(status=EstimateSession.Status.COMPLETED,
                                                              updated_at=timezone.now())
+        from hokan.estimate.tasks import schedule_followups
+
         schedule_followups(estimate.pk)
     estimate.refresh_from_db()
     return estimate
