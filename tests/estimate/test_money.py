@@ -18,7 +18,7 @@ from hokan.core.ja.amounts import find_amounts
 from hokan.estimate.amount_guard import AMOUNT_PLACEHOLDER, engine_amounts, foreign_amounts
 from hokan.estimate.generate import enforce_calculated_prices, engine_cost_message
 from hokan.estimate.sanitizer import sanitize
-from hokan.estimate.steps import STEP_CHOICES
+from hokan.estimate.answers import STEP_CHOICES
 from hokan.estimate.validation import estimate_output_problems, feature_bounds
 
 KNOWN_FEATURES = sorted(pricing.FEATURE_TO_CATEGORY)

@@ -27,11 +27,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hokan.core.errors import HokanError, LLMConfigError
+from hokan.core.errors import LLMConfigError
 from hokan.estimate import amount_guard, pricing
 from hokan.estimate.adapters import FallbackAdapter, LLMAdapter, LLMAttemptsExhausted, create_llm_adapter
+from hokan.estimate.answers import clean_answers
+from hokan.estimate.errors import SessionNotFound
 from hokan.estimate.models import Estimate, EstimateSession
 from hokan.estimate.sanitizer import sanitize
+from hokan.estimate.tasks import schedule_followups
 from hokan.estimate.validation import estimate_output_problems, feature_bounds
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,6 @@ DEFAULT_FEATURE_DETAIL = "業務効率化を支援する機能"
 STALE_PROCESSING = timedelta(minutes=5)  # a generation still "processing" after this has died
 WAIT_POLL_S = 0.25  # how often a concurrent POST generate looks at the running generation
 DIFF_FIELDS = ("project_name", "summary", "confidence_note")
-
-
-class SessionNotFound(HokanError):
-    """No session with this id (the API answers 404)."""
-
-    def __init__(self, session_id: object) -> None:
-        super().__init__("セッションが見つかりません")
-        self.session_id = session_id
 
 
 def enforce_calculated_prices(result: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
@@ -238,9 +233,7 @@ def _claim(session_id: Any, answers: dict[str, Any] | None) -> tuple[Estimate, d
             estimate.started_at = now
             estimate.save(update_fields=["status", "error", "started_at"])
         if answers:
-            from hokan.estimate.steps import normalised_answers
-
-            session.answers = {**session.answers, **normalised_answers(answers)}
+            session.answers = {**session.answers, **clean_answers(answers)}
         session.status = EstimateSession.Status.GENERATING
         session.save(update_fields=["answers", "status", "updated_at"])
         return estimate, now
@@ -303,8 +296,6 @@ def generate_estimate(session_id: Any, answers: dict[str, Any] | None = None,
             return estimate
         EstimateSession.objects.filter(pk=session.pk).update(status=EstimateSession.Status.COMPLETED,
                                                              updated_at=timezone.now())
-        from hokan.estimate.tasks import schedule_followups
-
         schedule_followups(estimate.pk)
     estimate.refresh_from_db()
     return estimate
