@@ -250,8 +250,9 @@ def test_it_answers_json_500_when_gunicorn_kills_a_worker_on_timeout(tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "hokan.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--timeout", "1", "--graceful-timeout", "1"],
+            [sys.executable, "-m", "gunicorn", "tests.core.api_wsgi:application", "--preload", "--bind",
+             f"127.0.0.1:{port}", "--workers", "1", "--timeout", "2", "--graceful-timeout", "1",
+             "--control-socket", str(tmp_path / "gunicorn.ctl")],
             cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -266,7 +267,8 @@ def test_it_answers_json_500_when_gunicorn_kills_a_worker_on_timeout(tmp_path):
             assert response.headers["content-type"].startswith(JSON)
             assert response.json() == {"detail": "内部エラーが発生しました。時間をおいて再度お試しください。"}
             # The next request is served by the fresh worker gunicorn starts.
-            assert httpx.get(f"{base}/api/probe/input", timeout=10).status_code == 400
+            after = httpx.get(f"{base}/api/probe/input", timeout=10)
+            assert after.status_code == 400, (after.text[:300], log_path.read_text()[-9000:])
         finally:
             stop_process_group(server, 15, timeout_s=10)
     assert "WORKER TIMEOUT" in log_path.read_text()
