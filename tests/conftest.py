@@ -8,7 +8,21 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The fakes of tests/fakes listen on 127.0.0.1: tests may reach that literal host through the
+# SSRF guard (hokan.core.web.http), like a deployment that lists an intranet host. Every other
+# non-public address (localhost by name, ::1, 10.x, 169.254.169.254 ...) is still refused;
+# tests of the refusal itself set HOKAN_FETCH_ALLOW_HOSTS = [] or pass allow_hosts=[].
+# Subprocesses started by tests (workers, gunicorn) inherit it through the environment.
+TEST_ALLOW_HOSTS = ["127.0.0.1"]
+os.environ.setdefault("HOKAN_FETCH_ALLOW_HOSTS", ",".join(TEST_ALLOW_HOSTS))
 SHARED_DATA = Path(os.environ.get("HOKAN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(autouse=True)
+def _fakes_on_loopback_are_reachable(settings):
+    """HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"] for every test (see TEST_ALLOW_HOSTS)."""
+    settings.HOKAN_FETCH_ALLOW_HOSTS = list(TEST_ALLOW_HOSTS)
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,7 @@ def _server_env(database_url: str, gemini: FakeGeminiServer, tmp_path: Path) -> 
         "LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "gemini-test-key", "GEMINI_BASE_URL": gemini.base_url,
         "API_KEY": "", "AUDIT_ENABLED": "true", "ESTIMATE_FOLLOWUPS": "off", "ESTIMATE_RATE_LIMIT_PER_MINUTE": "0",
         "REDIS_URL": "", "CELERY_BROKER_URL": "", "RESEND_API_KEY": "", "NOTION_API_KEY": "", "EMAIL_HOST": "",
+        "HOKAN_FETCH_ALLOW_HOSTS": "127.0.0.1",  # the SSRF guard lets the server reach the fake Gemini
     })
     return env
 

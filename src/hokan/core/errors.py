@@ -6,6 +6,7 @@
     ├─ FetchError ─ FetchTimeout · FetchBlocked(url, reason) · FetchStatusError(url, status_code)
     │               · FetchTooLarge(url, limit_bytes) · RobotsDisallowed(url)
     ├─ LLMError ─ LLMConfigError · LLMTransientError(provider, retry_after_s)
+    │             · LLMDeadlineExceeded(deadline_s, attempts) (a LLMTransientError)
     │             · LLMRequestError(provider, status_code) · LLMOutputError(provider, schema_name, raw_output)
     ├─ BudgetExceeded(scope, limit, spent)
     ├─ AlreadyPaid(key, status)
@@ -92,6 +93,29 @@ class LLMTransientError(LLMError):
         super().__init__(message, provider=provider)
         self.retry_after_s = retry_after_s
         self.status_code = status_code
+
+
+class LLMDeadlineExceeded(LLMTransientError):
+    """The call's overall deadline (retries and waits included) passed before an answer.
+
+    deadline_s: the deadline, seconds after the call started (None when given as an absolute
+    time only); attempts: requests sent. Request paths use it to answer with their fallback
+    instead of holding the web worker; raised by ``hokan.core.llm.retry.RetryPolicy``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        deadline_s: float | None = None,
+        attempts: int = 0,
+        retry_after_s: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, retry_after_s=retry_after_s, status_code=status_code)
+        self.deadline_s = deadline_s
+        self.attempts = attempts
 
 
 class LLMRequestError(LLMError):

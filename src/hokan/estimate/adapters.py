@@ -7,6 +7,11 @@
       ├─ ClientAdapter(OpenAICompatClient) LLM_PROVIDER=openai, model OPENAI_MODEL
       └─ FallbackAdapter                   LLM_PROVIDER=fallback, or the provider's key is missing
 
+The client comes from core: ``hokan.core.llm.get_client(profile="estimate", max_retries=0)``
+reads document 004's settings (LLM_PROVIDER, GEMINI_*, OPENAI_*, LLM_TIMEOUT; see
+core/llm/factory.py) and answers an OfflineClient for "fallback" or a missing key; its calls
+go through the guarded HTTP client and count in the ledger scope "estimate" (``client.scope``).
+
 The three calls (§6.2), each with system and user roles separated (prompt file = system,
 the JSON input = user):
 
@@ -18,11 +23,19 @@ generate_estimate      0.5           estimate_generation.txt   up to LLM_MAX_RET
 audit_estimate         AUDIT_TEMP.   audit_check.txt           one call, none (§6.5)
 =====================  ============  ========================  =========================
 
-Retries live in one layer, here: the provider client is built with ``max_retries=0`` and
-each attempt (a transient error or an invalid answer alike) counts against
-``LLM_MAX_RETRIES``. A Retry-After up to ``ESTIMATE_LLM_RETRY_WAIT_MAX_S`` is slept
-through before the next attempt. When every attempt fails, ``LLMAttemptsExhausted`` is
-raised and the caller uses the FallbackAdapter (§11.1).
+Retries live in one layer, here, through core's ``RetryPolicy``: the provider client is built
+with ``max_retries=0`` and each attempt (a transient error or an invalid answer alike) counts
+against ``LLM_MAX_RETRIES``. Between attempts after a transient error the adapter waits the
+server's Retry-After, else a short exponential backoff (0.5 s doubling), never more than
+``ESTIMATE_LLM_RETRY_WAIT_MAX_S``; an invalid answer is asked again at once. A 4xx other than
+429 is not retried. When every attempt fails, ``LLMAttemptsExhausted`` is raised and the
+caller uses the FallbackAdapter (§11.1).
+
+Deadline: every LLM call of one request path (step 7's questions; ``generate``'s text and
+audit), with its retries and waits, ends within ``ESTIMATE_LLM_DEADLINE_S`` (default 90 s,
+below gunicorn's 120 s worker timeout) of the adapter's creation — one adapter per request.
+A hung provider (connection accepted, no answer) is cut off at the deadline, and
+``LLMAttemptsExhausted(deadline_exceeded=True)`` sends the caller to its fallback.
 """
 
 from __future__ import annotations
@@ -36,8 +49,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from hokan.core.errors import HokanError, LLMConfigError, LLMError, LLMRequestError, LLMTransientError
+from hokan.core.errors import (
+    HokanError,
+    LLMConfigError,
+    LLMDeadlineExceeded,
+    LLMError,
+    LLMOutputError,
+    LLMTransientError,
+)
 from hokan.core.llm.client import JsonRequest, LLMClient
+from hokan.core.llm.factory import get_client
+from hokan.core.llm.retry import Deadline, RetryPolicy, capped_timeout
 from hokan.estimate import catalogue
 from hokan.estimate.validation import dynamic_questions_problems, estimate_output_problems, feature_bounds
 
@@ -49,12 +71,19 @@ ESTIMATE_TEMPERATURE = 0.5
 
 
 class LLMAttemptsExhausted(HokanError):
-    """Every attempt of one call failed. ``problems``: what went wrong, one entry per attempt."""
+    """Every attempt of one call failed. ``problems``: what went wrong, one entry per attempt
+    (and a last one for the deadline); ``deadline_exceeded``: the request path's deadline
+    (ESTIMATE_LLM_DEADLINE_S) ended the attempts."""
 
-    def __init__(self, message: str, *, call: str, problems: list[str]) -> None:
+    def __init__(self, message: str, *, call: str, problems: list[str], deadline_exceeded: bool = False) -> None:
         super().__init__(message)
         self.call = call
         self.problems = problems
+        self.deadline_exceeded = deadline_exceeded
+
+
+class InvalidAnswer(LLMOutputError):
+    """The answer is a JSON object but fails the §7 checks; retried like an unparsable answer."""
 
 
 @cache
@@ -182,51 +211,72 @@ class ClientAdapter:
     """The three calls through an ``LLMClient`` (Gemini or OpenAI).
 
     max_attempts: LLM_MAX_RETRIES (each failed answer or transient error is one attempt).
-    timeout_s: LLM_TIMEOUT per request. audit_temperature: AUDIT_TEMPERATURE.
-    max_retry_wait_s: the longest Retry-After slept between attempts.
+    timeout_s: LLM_TIMEOUT per request phase (seconds). audit_temperature: AUDIT_TEMPERATURE.
+    max_retry_wait_s: ESTIMATE_LLM_RETRY_WAIT_MAX_S, the longest wait between attempts.
+    deadline_s: ESTIMATE_LLM_DEADLINE_S, the limit of all calls of this adapter from its
+        creation (seconds; None = none). sleep / clock: injectable for tests.
     """
 
     def __init__(self, client: LLMClient, *, max_attempts: int = 3, timeout_s: float = 45.0,
-                 audit_temperature: float = 0.3, max_retry_wait_s: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 audit_temperature: float = 0.3, max_retry_wait_s: float = 5.0, deadline_s: float | None = 90.0,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.name = client.provider
         self.max_attempts = max(1, max_attempts)
         self.timeout_s = timeout_s
         self.audit_temperature = audit_temperature
         self.max_retry_wait_s = max_retry_wait_s
+        self.deadline = Deadline.after(deadline_s, clock=clock) if deadline_s else None
+        self.retry_policy = RetryPolicy(
+            max_retries=self.max_attempts - 1, rate_limit_wait_s=None, backoff_initial_s=0.5,
+            backoff_max_s=max_retry_wait_s, max_wait_s=max_retry_wait_s, long_wait="cap",
+            retry_on=(LLMTransientError, LLMOutputError),
+        )
         self._sleep = sleep
 
     def _ask(self, call: str, prompt: str, payload: Any, schema: dict[str, Any], temperature: float,
-             check: Callable[[Any], list[str]], attempts: int) -> dict[str, Any]:
+             check: Callable[[Any], list[str]]) -> dict[str, Any]:
         request = JsonRequest(system=load_prompt(prompt), user=_dumps(payload), schema=schema, schema_name=call,
                               temperature=temperature, max_output_tokens=8192)
         problems: list[str] = []
-        for attempt in range(1, attempts + 1):
+        total = self.max_attempts
+
+        def attempt(left: float | None) -> dict[str, Any]:
+            number = len(problems) + 1
             try:
-                completion = self.client.complete_json(request, timeout_s=self.timeout_s)
+                completion = self.client.complete_json(request, timeout_s=capped_timeout(self.timeout_s, left),
+                                                       deadline=self.deadline)
             except LLMConfigError:
                 raise
             except LLMError as exc:
-                problems.append(f"attempt {attempt}: {type(exc).__name__}: {exc}")
-                log.warning("estimate %s: attempt %d/%d failed: %s", call, attempt, attempts, exc)
-                if isinstance(exc, LLMRequestError):
-                    break  # a 4xx other than 429 fails the same way again
-                if isinstance(exc, LLMTransientError) and attempt < attempts:
-                    wait = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * attempt
-                    self._sleep(min(wait, self.max_retry_wait_s))
-                continue
+                problems.append(f"attempt {number}: {type(exc).__name__}: {exc}")
+                log.warning("estimate %s: attempt %d/%d failed: %s", call, number, total, exc)
+                raise
             found = check(completion.data)
-            if not found:
-                return completion.data
-            problems.append(f"attempt {attempt}: invalid output: {'; '.join(found[:5])}")
-            log.warning("estimate %s: attempt %d/%d invalid: %s", call, attempt, attempts, found[:5])
-        raise LLMAttemptsExhausted(f"{call}: {attempts}回とも失敗しました", call=call, problems=problems)
+            if found:
+                problems.append(f"attempt {number}: invalid output: {'; '.join(found[:5])}")
+                log.warning("estimate %s: attempt %d/%d invalid: %s", call, number, total, found[:5])
+                raise InvalidAnswer(f"{call}: invalid output", provider=self.name, schema_name=call,
+                                    raw_output=completion.raw_text)
+            return completion.data
+
+        try:
+            data, _ = self.retry_policy.call(attempt, provider=self.name, sleep=self._sleep, deadline=self.deadline)
+        except LLMConfigError:
+            raise
+        except LLMDeadlineExceeded as exc:
+            problems.append(f"deadline: {exc}")
+            raise LLMAttemptsExhausted(f"{call}: 制限時間内に完了しませんでした", call=call, problems=problems,
+                                       deadline_exceeded=True) from exc
+        except LLMError as exc:  # transient / invalid after the last attempt, or a 4xx (not retried)
+            raise LLMAttemptsExhausted(f"{call}: {len(problems)}回とも失敗しました", call=call,
+                                       problems=problems) from exc
+        return data
 
     def generate_dynamic_questions(self, user_input: dict[str, Any]) -> list[dict[str, str]]:
         """Feature candidates for step 8 (§6.3). Raises LLMAttemptsExhausted / LLMConfigError."""
         data = self._ask("dynamic_questions", "dynamic_questions.txt", dynamic_questions_input(user_input),
-                         _STEP8_SCHEMA, DYNAMIC_TEMPERATURE, dynamic_questions_problems, self.max_attempts)
+                         _STEP8_SCHEMA, DYNAMIC_TEMPERATURE, dynamic_questions_problems)
         return [{"value": f["value"], "label": f["label"], "category": f["category"]} for f in data["step8_features"]]
 
     def generate_estimate(self, user_input: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
@@ -238,48 +288,44 @@ class ClientAdapter:
             return estimate_output_problems(data, min_features=low, max_features=high)
 
         return self._ask("estimate_generation", "estimate_generation.txt", payload, _ESTIMATE_SCHEMA,
-                         ESTIMATE_TEMPERATURE, check, self.max_attempts)
+                         ESTIMATE_TEMPERATURE, check)
 
     def audit_estimate(self, estimate: dict[str, Any], calculated: dict[str, Any]) -> dict[str, Any]:
         """One audit call (§6.5), returned unvalidated: the caller validates and enforces.
 
-        Raises LLMError (any) on failure; the caller falls back to ``estimate``.
+        Raises LLMError (any; LLMDeadlineExceeded past the deadline) on failure; the caller
+        falls back to ``estimate``.
         """
         public = {k: v for k, v in estimate.items() if k not in ("user_input", "confidence", "budget")}
         payload = {"estimate": public, "user_input": _llm_user_input(calculated.get("user_input", {})),
                    "calculated_features": _calculated_for_llm(calculated)}
         request = JsonRequest(system=load_prompt("audit_check.txt"), user=_dumps(payload), schema=_AUDIT_SCHEMA,
                               schema_name="audit_check", temperature=self.audit_temperature, max_output_tokens=8192)
-        return self.client.complete_json(request, timeout_s=self.timeout_s).data
+        return self.client.complete_json(request, timeout_s=self.timeout_s, deadline=self.deadline).data
 
 
 def create_llm_adapter(settings: Any) -> LLMAdapter:
     """The adapter for ``settings.LLM_PROVIDER`` (§6.1); Fallback when its key is empty.
 
-    Unknown providers fall back too (logged), so a typo never takes the API down.
+    The client is core's ``get_client(profile="estimate", max_retries=0)``; the deadline
+    (``ESTIMATE_LLM_DEADLINE_S``) starts now, so create one adapter per request. Unknown
+    providers fall back too (logged), so a typo never takes the API down.
     """
-    provider = (getattr(settings, "LLM_PROVIDER", "gemini") or "gemini").strip().lower()
-    common = {
-        "max_attempts": settings.LLM_MAX_RETRIES,
-        "timeout_s": settings.LLM_TIMEOUT,
-        "audit_temperature": settings.AUDIT_TEMPERATURE,
-        "max_retry_wait_s": getattr(settings, "ESTIMATE_LLM_RETRY_WAIT_MAX_S", 5.0),
-    }
-    if provider == "gemini" and settings.GEMINI_API_KEY:
-        from hokan.core.llm.gemini import GeminiClient
-
-        client = GeminiClient(settings.GEMINI_API_KEY, settings.GEMINI_MODEL, getattr(settings, "GEMINI_BASE_URL", ""),
-                              max_retries=0, timeout_s=settings.LLM_TIMEOUT)
-        return ClientAdapter(client, **common)
-    if provider == "openai" and settings.OPENAI_API_KEY:
-        from hokan.core.llm.openai_compat import OpenAICompatClient
-
-        client = OpenAICompatClient("openai", settings.OPENAI_MODEL, settings.OPENAI_API_KEY,
-                                    getattr(settings, "OPENAI_BASE_URL", ""), max_retries=0,
-                                    timeout_s=settings.LLM_TIMEOUT)
-        return ClientAdapter(client, **common)
-    if provider not in ("gemini", "openai", "fallback"):
-        log.error("LLM_PROVIDER=%r is unknown; using the fallback templates", provider)
-    elif provider != "fallback":
-        log.warning("LLM_PROVIDER=%s has no API key; using the fallback templates", provider)
-    return FallbackAdapter()
+    try:
+        client = get_client(profile="estimate", max_retries=0)
+    except LLMConfigError as exc:
+        log.error("%s; using the fallback templates", exc)
+        return FallbackAdapter()
+    if not client.available:
+        provider = (getattr(settings, "LLM_PROVIDER", "gemini") or "gemini").strip().lower()
+        if provider != "fallback":
+            log.warning("LLM_PROVIDER=%s has no API key; using the fallback templates", provider)
+        return FallbackAdapter()
+    return ClientAdapter(
+        client,
+        max_attempts=settings.LLM_MAX_RETRIES,
+        timeout_s=settings.LLM_TIMEOUT,
+        audit_temperature=settings.AUDIT_TEMPERATURE,
+        max_retry_wait_s=getattr(settings, "ESTIMATE_LLM_RETRY_WAIT_MAX_S", 5.0),
+        deadline_s=getattr(settings, "ESTIMATE_LLM_DEADLINE_S", 90.0) or None,
+    )

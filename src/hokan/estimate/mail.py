@@ -4,6 +4,10 @@ Transport: ``RESEND_API_KEY`` set → ``POST {RESEND_API_BASE_URL}/emails`` (Res
 shape: ``{"from", "to": [...], "subject", "html", "text", "attachments": [{"filename",
 "content": base64}]}``, ``Authorization: Bearer``); else ``EMAIL_HOST`` set → SMTP through
 Django's mail backend; else nothing is sent (``MailNotConfigured``).
+
+The Resend request goes through ``hokan.core.web.http.guarded_client`` (SSRF check at connect
+time with ``HOKAN_FETCH_ALLOW_HOSTS``, 20 s timeouts, answer cap): a ``RESEND_API_BASE_URL``
+on a private address is refused before anything is sent (``MailError``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from hokan.core.errors import HokanError
+from hokan.core.errors import FetchError, HokanError
+from hokan.core.web.http import guarded_client
 from hokan.estimate.pricing import format_price
 
 CUSTOMER_SUBJECT = "【CloudNature】概算お見積もりが完成しました"
 OPERATOR_SUBJECT = "【CloudNature】新しいお見積もり依頼がありました"
 PDF_FILENAME = "概算お見積書.pdf"
+RESEND_TIMEOUT_S = 20.0  # each of connect / read / write
 
 
 class MailError(HokanError):
@@ -51,7 +57,12 @@ def mail_configured() -> bool:
 
 
 def send(mail: Mail) -> str:
-    """Send through Resend or SMTP; returns "resend" or "smtp". Raises MailError."""
+    """Send through Resend or SMTP; returns "resend" or "smtp".
+
+    Raises:
+        MailError: the provider refused, the connection failed or was refused by the SSRF
+            guard; MailNotConfigured when neither transport is set.
+    """
     if settings.RESEND_API_KEY:
         _send_resend(mail)
         return "resend"
@@ -68,9 +79,10 @@ def _send_resend(mail: Mail) -> None:
         payload["attachments"] = [{"filename": PDF_FILENAME, "content": base64.b64encode(mail.attachment).decode()}]
     url = settings.RESEND_API_BASE_URL.rstrip("/") + "/emails"
     try:
-        response = httpx.post(url, json=payload, timeout=20,
-                              headers={"Authorization": f"Bearer {settings.RESEND_API_KEY}"})
-    except httpx.HTTPError as exc:
+        with guarded_client(timeout_s=RESEND_TIMEOUT_S,
+                            headers={"Authorization": f"Bearer {settings.RESEND_API_KEY}"}) as http:
+            response = http.post(url, json=payload)
+    except (httpx.HTTPError, FetchError) as exc:
         raise MailError(f"Resend に接続できませんでした: {exc}") from exc
     if response.status_code >= 300:
         raise MailError(f"Resend がエラーを返しました: HTTP {response.status_code}: {response.text[:200]}",

@@ -14,7 +14,9 @@ Request (https://developers.notion.com/reference/post-page)::
 
 429 rate_limited: Notion sends ``Retry-After`` (seconds,
 https://developers.notion.com/reference/request-limits); it is honoured up to
-``NOTION_RETRY_WAIT_MAX_S`` per wait, three attempts in all.
+``NOTION_RETRY_WAIT_MAX_S`` per wait, three attempts in all (429 and 5xx; without Retry-After a
+short backoff). The retries are core's one ``RetryPolicy``; the request goes through
+``hokan.core.web.http.guarded_client`` (SSRF check at connect time, 20 s timeouts, answer cap).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from hokan.core.errors import HokanError
-from hokan.core.llm.openai_compat import parse_retry_after
+from hokan.core.errors import FetchError, HokanError
+from hokan.core.llm.retry import RetryPolicy
+from hokan.core.web.http import guarded_client, parse_retry_after
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+TIMEOUT_S = 20.0  # each of connect / read / write
 
 
 class NotionError(HokanError):
@@ -40,6 +44,14 @@ class NotionError(HokanError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class NotionUnavailable(NotionError):
+    """429 or 5xx: worth another attempt. retry_after_s: Notion's Retry-After, or None."""
+
+    def __init__(self, message: str, *, status_code: int, retry_after_s: float | None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after_s = retry_after_s
 
 
 def notion_configured() -> bool:
@@ -60,24 +72,33 @@ def page_payload(contact: dict[str, str]) -> dict[str, Any]:
 
 
 def create_page(contact: dict[str, str], *, sleep: Callable[[float], None] = time.sleep) -> str:
-    """Create the page; returns its Notion id. Raises NotionError (after 429 retries)."""
+    """Create the page; returns its Notion id.
+
+    Raises:
+        NotionError: refused (4xx), still 429/5xx after ``MAX_ATTEMPTS`` (NotionUnavailable),
+            the connection failed, or the SSRF guard refused ``NOTION_API_BASE_URL``.
+    """
     url = settings.NOTION_API_BASE_URL.rstrip("/") + "/v1/pages"
     headers = {"Authorization": f"Bearer {settings.NOTION_API_KEY}", "Notion-Version": settings.NOTION_VERSION}
     payload = page_payload(contact)
-    status: int | None = None
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            response = httpx.post(url, json=payload, headers=headers, timeout=20)
-        except httpx.HTTPError as exc:
-            raise NotionError(f"Notion に接続できませんでした: {exc}") from exc
-        status = response.status_code
-        if status == 200:
-            return str(response.json().get("id", ""))
-        if (status == 429 or status >= 500) and attempt < MAX_ATTEMPTS:
-            wait = parse_retry_after(response.headers)
-            wait = min(wait if wait is not None else float(attempt), settings.NOTION_RETRY_WAIT_MAX_S)
-            log.info("Notion HTTP %d, retrying in %.1fs", status, wait)
-            sleep(wait)
-            continue
-        break
-    raise NotionError(f"Notion への保存に失敗しました: HTTP {status}", status_code=status)
+    wait_max = float(settings.NOTION_RETRY_WAIT_MAX_S)
+    policy = RetryPolicy(max_retries=MAX_ATTEMPTS - 1, rate_limit_wait_s=None, backoff_initial_s=1.0,
+                         backoff_max_s=wait_max, max_wait_s=wait_max, long_wait="cap", retry_on=(NotionUnavailable,))
+    with guarded_client(timeout_s=TIMEOUT_S, headers=headers) as http:
+
+        def attempt(_left: float | None) -> str:
+            try:
+                response = http.post(url, json=payload)
+            except (httpx.HTTPError, FetchError) as exc:
+                raise NotionError(f"Notion に接続できませんでした: {exc}") from exc
+            status = response.status_code
+            if status == 200:
+                return str(response.json().get("id", ""))
+            if status == 429 or status >= 500:
+                log.info("Notion HTTP %d", status)
+                raise NotionUnavailable(f"Notion への保存に失敗しました: HTTP {status}", status_code=status,
+                                        retry_after_s=parse_retry_after(response.headers))
+            raise NotionError(f"Notion への保存に失敗しました: HTTP {status}", status_code=status)
+
+        page_id, _ = policy.call(attempt, provider="notion", sleep=sleep)
+        return page_id

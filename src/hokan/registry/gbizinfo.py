@@ -25,8 +25,10 @@ one process at most one request per ``GBIZINFO_API_MIN_INTERVAL_S`` seconds (def
 Retry-After; the client does not retry (the caller's task does, STYLE §2 "stacked retries").
 
 Every request URL passes the SSRF guard (``hokan.core.web.check_url``, with
-``HOKAN_FETCH_ALLOW_HOSTS`` so tests can reach their fake on 127.0.0.1); redirects are not
-followed.
+``HOKAN_FETCH_ALLOW_HOSTS`` so tests can reach their fake on 127.0.0.1) before anything is
+sent, and again at connect time: the HTTP client is ``hokan.core.web.http.guarded_client``
+(address check after DNS resolution, no rebinding, answer cap, timeouts); redirects are not
+followed. Retry-After is read by ``hokan.core.web.http.parse_retry_after``.
 
 ``company_row`` is the one adapter from gBizINFO's English field names to ours: it feeds the
 HojinInfo through the same column table as gBizINFO CSV imports (``import_registry``).
@@ -37,7 +39,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +47,7 @@ import httpx
 from hokan.core import ja
 from hokan.core.errors import InputError
 from hokan.core.web import check_url
+from hokan.core.web.http import guarded_client, parse_retry_after
 from hokan.registry.errors import (
     RegistryAuthError,
     RegistryConfigError,
@@ -69,7 +71,7 @@ class GbizinfoClient:
 
     token: the API token; base_url: up to ``/hojin``; min_interval_s: seconds between the starts of
     two requests of this process; timeout_s: connect/read timeout in seconds; allow_hosts: hosts
-    the SSRF guard lets through (tests); transport: an httpx transport (tests); sleep/clock:
+    the SSRF guard lets through (tests); sleep/clock:
     injectable for tests.
     """
 
@@ -81,7 +83,6 @@ class GbizinfoClient:
         min_interval_s: float = 1.0,
         timeout_s: float = 30.0,
         allow_hosts: tuple[str, ...] | list[str] = (),
-        transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -93,8 +94,8 @@ class GbizinfoClient:
         self.allow_hosts = tuple(allow_hosts)
         self._sleep = sleep
         self._clock = clock
-        self._http = httpx.Client(
-            timeout=timeout_s, follow_redirects=False, trust_env=False, transport=transport,
+        self._http = guarded_client(
+            timeout_s=timeout_s, allow_hosts=self.allow_hosts,
             headers={TOKEN_HEADER: token, "Accept": "application/json"},
         )
 
@@ -128,7 +129,8 @@ class GbizinfoClient:
         Raises:
             ValueError: ``corporate_number`` is not a valid 法人番号.
             RegistryAuthError, RegistryRateLimited, RegistryUnavailable, RegistryRequestError,
-            FetchBlocked (the SSRF guard refused the base URL).
+            FetchBlocked (the SSRF guard refused the base URL, before sending or at connect
+            time), FetchTooLarge (an answer over ``API_MAX_BYTES``).
         """
         number = ja.parse_corporate_number(corporate_number)
         if number is None:
@@ -187,7 +189,7 @@ class GbizinfoClient:
                 status_code=status,
             )
         if status == 429:
-            retry_after = _retry_after_s(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RegistryRateLimited(
                 f"gBizINFO API の利用制限に達しました（HTTP 429）"
                 + (f"。{retry_after:.0f} 秒後に再試行してください" if retry_after is not None else ""),
@@ -204,20 +206,6 @@ class GbizinfoClient:
         if not isinstance(data, dict):
             raise RegistryUnavailable(f"gBizINFO API の応答の形式が想定外です: {url}", status_code=status)
         return data
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date, RFC 9110 §10.2.3), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def prefecture_code(prefecture: str) -> str:

@@ -25,11 +25,29 @@ Wire format (https://ai.google.dev/api/generate-content, checked 2026-11-21)::
 The system and user prompts travel in separate fields (``systemInstruction`` / ``contents``).
 Thinking tokens (``thoughtsTokenCount``) are billed as output tokens.
 
+Images (vision): ``JsonRequest.images`` follow the user text as parts
+``{"inlineData": {"mimeType": "image/png", "data": <base64>}}`` (inline data, whole request
+under 20 MB; https://ai.google.dev/gemini-api/docs/image-understanding).
+
+Embeddings (https://ai.google.dev/api/embeddings)::
+
+    POST {base_url}/v1beta/models/{model}:batchEmbedContents
+    {"requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t}]}}, ...]}
+    200 {"embeddings": [{"values": [0.01, ...]}, ...]}
+
+The answer reports no token counts, so the usage has ``cost_source="none"`` (the budget
+wrapper commits its estimate); gemini-embedding-001 is $0.15 per 1M input tokens.
+
 Retries live in this one layer, like ``openai_compat``: 429 waits ``Retry-After`` or the
 ``RetryInfo.retryDelay`` of the body (else ``rate_limit_wait_s``); 408/5xx/timeouts back off
 exponentially; ``max_retries=0`` turns retries off (the estimate app retries in its own
 validation loop instead). Errors: 400 with INVALID_ARGUMENT / other 4xx → LLMRequestError;
-401/403/404 → LLMConfigError; retryable failures left → LLMTransientError.
+401/403/404 → LLMConfigError; retryable failures left → LLMTransientError; the overall
+deadline passed → LLMDeadlineExceeded.
+
+HTTP goes through ``hokan.core.web.http.guarded_client`` (SSRF check at connect time: a base
+URL on a private address → LLMConfigError, nothing sent; answer cap ``API_MAX_BYTES``;
+socket deadline), one short-lived client per request.
 
 Prices (USD per 1M tokens, https://ai.google.dev/gemini-api/docs/pricing, read 2026-11-21):
 gemini-2.5-flash $0.30 input / $2.50 output (thinking included); gemini-2.5-flash-lite
@@ -41,27 +59,36 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
-from hokan.core.llm.retry import RetryPolicy
-from hokan.core.llm.client import Completion, JsonRequest, Usage
-from hokan.core.llm.openai_compat import parse_retry_after
+from hokan.core.errors import (
+    FetchBlocked,
+    FetchTooLarge,
+    LLMConfigError,
+    LLMOutputError,
+    LLMRequestError,
+    LLMTransientError,
+)
+from hokan.core.llm.client import Completion, EmbeddingResult, JsonRequest, Usage
 from hokan.core.llm.parse import extract_json_object
 from hokan.core.llm.prices import Price
+from hokan.core.llm.retry import Deadline, RetryPolicy, capped_timeout
+from hokan.core.web.http import guarded_client, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
 GEMINI_PRICES: dict[str, Price] = {
     "gemini-2.5-flash": Price(Decimal("0.30"), Decimal("2.50")),
     "gemini-2.5-flash-lite": Price(Decimal("0.10"), Decimal("0.40")),
     "gemini-2.5-pro": Price(Decimal("1.25"), Decimal("10")),
+    "gemini-embedding-001": Price(Decimal("0.15"), Decimal("0")),
 }
 _RETRY_DELAY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -73,12 +100,16 @@ class GeminiClient:
     model: e.g. "gemini-2.5-flash".
     base_url: API root without ``/v1beta`` (tests point it at a local fake).
     max_retries: retries after the first attempt for 429/408/5xx/timeouts (0 = none).
-    rate_limit_wait_s: seconds to wait after a 429 that names no delay.
+    rate_limit_wait_s: seconds to wait after a 429 that names no delay (None = back off).
     timeout_s: default per-request timeout in seconds.
     max_wait_s: the longest server-requested delay this client sleeps through (seconds);
         longer → LLMTransientError at once with ``retry_after_s``.
     sleep: called with seconds between retries (tests inject a recorder).
-    transport: an httpx transport (tests may pass ``httpx.MockTransport``).
+    deadline_s: default overall limit of one call (seconds, retries included), None = none.
+    allow_hosts: hosts exempt from the SSRF address check (None = ``HOKAN_FETCH_ALLOW_HOSTS``).
+    profile: the app profile (``profile`` / ``scope`` attributes; factory.py).
+    embedding_model: the default model of ``embed``.
+    clock: monotonic seconds for deadlines (tests).
     """
 
     available = True
@@ -91,14 +122,18 @@ class GeminiClient:
         base_url: str = "",
         *,
         max_retries: int = 3,
-        rate_limit_wait_s: float = 60.0,
+        rate_limit_wait_s: float | None = 60.0,
         timeout_s: float = 60.0,
         max_wait_s: float = 900.0,
         backoff_initial_s: float = 2.0,
         backoff_max_s: float = 60.0,
         price_table: dict[str, Price] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
+        deadline_s: float | None = None,
+        allow_hosts: Sequence[str] | None = None,
+        profile: str = "estimate",
+        embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not api_key:
             raise LLMConfigError("Gemini のAPIキー(GEMINI_API_KEY)が設定されていません", provider="gemini")
@@ -111,32 +146,81 @@ class GeminiClient:
         self.timeout_s = timeout_s
         self.max_wait_s = max_wait_s
         self.price_table = GEMINI_PRICES if price_table is None else price_table
+        self.deadline_s = deadline_s
+        self.allow_hosts = None if allow_hosts is None else tuple(allow_hosts)
+        self.profile = profile
+        self.scope = profile
+        self.embedding_model = embedding_model or DEFAULT_EMBEDDING_MODEL
         self._sleep = sleep
+        self._clock = clock
         self.retry_policy = RetryPolicy(
             max_retries=max_retries, rate_limit_wait_s=rate_limit_wait_s, backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s, max_wait_s=max_wait_s,
         )
         self._headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
-        self._transport = transport
 
     def __repr__(self) -> str:
         return f"GeminiClient(model={self.model!r})"
 
     # --- the Protocol -------------------------------------------------------------------------
-    def complete_json(self, request: JsonRequest, *, timeout_s: float | None = None) -> Completion:
+    def complete_json(
+        self,
+        request: JsonRequest,
+        *,
+        timeout_s: float | None = None,
+        deadline: Deadline | float | None = None,
+        deadline_s: float | None = None,
+    ) -> Completion:
         """Ask for one JSON object; see ``LLMClient.complete_json``.
 
         Raises:
-            LLMConfigError: 401/403/404.
+            LLMConfigError: 401/403/404, or the base URL refused by the SSRF guard.
+            LLMDeadlineExceeded: the overall deadline passed.
             LLMTransientError: 429/408/5xx/timeout/connection error after the retries.
             LLMRequestError: other 4xx (e.g. 400 INVALID_ARGUMENT).
             LLMOutputError: no candidate text, or no JSON object in it even after repair.
         """
         timeout = timeout_s if timeout_s is not None else self.timeout_s
+        url = f"{self.base_url}/v1beta/models/{self.model}:generateContent"
         body, attempts = self.retry_policy.call(
-            lambda: self._send(request, timeout), provider=self.provider, sleep=self._sleep
+            lambda left: self._post(url, self.payload(request), capped_timeout(timeout, left), request.schema_name),
+            provider=self.provider, sleep=self._sleep, deadline=self._deadline(deadline, deadline_s),
         )
         return self._completion(request, body, attempts)
+
+    def embed(
+        self,
+        texts: list[str],
+        *,
+        model: str | None = None,
+        deadline: Deadline | float | None = None,
+        deadline_s: float | None = None,
+    ) -> EmbeddingResult:
+        """Embeddings of ``texts`` (``batchEmbedContents``); see ``LLMClient.embed``.
+
+        model: default ``embedding_model`` ("gemini-embedding-001"). Usage has no token counts
+        (``cost_source="none"``).
+
+        Raises: as ``complete_json``; LLMOutputError when the answer lacks one vector per text.
+        """
+        name = model or self.embedding_model
+        if not texts:
+            return EmbeddingResult([], Usage(calls=0), self.provider, name, attempts=0)
+        url = f"{self.base_url}/v1beta/models/{name}:batchEmbedContents"
+        payload = {"requests": [{"model": f"models/{name}", "content": {"parts": [{"text": text}]}} for text in texts]}
+        body, attempts = self.retry_policy.call(
+            lambda left: self._post(url, payload, capped_timeout(self.timeout_s, left), "embeddings"),
+            provider=self.provider, sleep=self._sleep, deadline=self._deadline(deadline, deadline_s),
+        )
+        vectors = _vectors(body, len(texts))
+        if vectors is None:
+            raise LLMOutputError(f"gemini: 埋め込みの応答の形式が不正です(入力{len(texts)}件)", provider="gemini",
+                                 schema_name="embeddings", raw_output=str(body)[:2000])
+        return EmbeddingResult(vectors, Usage(0, 0, Decimal("0"), "none", calls=1), self.provider, name,
+                               attempts=attempts)
+
+    def _deadline(self, deadline: Deadline | float | None, deadline_s: float | None) -> Deadline | None:
+        return Deadline.of(deadline=deadline, deadline_s=deadline_s, default_s=self.deadline_s, clock=self._clock)
 
     def payload(self, request: JsonRequest) -> dict[str, Any]:
         """The JSON body of a ``generateContent`` request for ``request``."""
@@ -147,8 +231,10 @@ class GeminiClient:
             config["temperature"] = request.temperature
         if request.max_output_tokens is not None:
             config["maxOutputTokens"] = request.max_output_tokens
+        parts: list[dict[str, Any]] = [{"text": request.user}]
+        parts += [{"inlineData": {"mimeType": image.mime, "data": image.base64()}} for image in request.images]
         body: dict[str, Any] = {
-            "contents": [{"role": "user", "parts": [{"text": request.user}]}],
+            "contents": [{"role": "user", "parts": parts}],
             "generationConfig": config,
         }
         if request.system:
@@ -156,27 +242,32 @@ class GeminiClient:
         return body
 
     # --- one HTTP request -------------------------------------------------------------------------
-    def _send(self, request: JsonRequest, timeout_s: float) -> dict[str, Any]:
-        url = f"{self.base_url}/v1beta/models/{self.model}:generateContent"
+    def _post(self, url: str, payload: dict[str, Any], timeout_s: float, schema_name: str) -> dict[str, Any]:
+        """POST ``payload`` once; the decoded JSON object."""
         try:
             # One short-lived connection per request: adapters are built per API request and
             # nothing would close a long-lived pool.
-            with httpx.Client(headers=self._headers, transport=self._transport, timeout=timeout_s) as http:
-                response = http.post(url, json=self.payload(request))
+            with guarded_client(timeout_s=timeout_s, headers=self._headers, allow_hosts=self.allow_hosts) as http:
+                response = http.post(url, json=payload)
         except httpx.TimeoutException as exc:
-            raise LLMTransientError(f"gemini: タイムアウトしました({timeout_s}秒)", provider="gemini") from exc
+            raise LLMTransientError(f"gemini: タイムアウトしました({timeout_s:g}秒)", provider="gemini") from exc
         except httpx.TransportError as exc:
             raise LLMTransientError("gemini: 接続できませんでした", provider="gemini") from exc
+        except FetchBlocked as exc:
+            raise LLMConfigError(f"gemini: 接続先が拒否されました: {exc}", provider="gemini") from exc
+        except FetchTooLarge as exc:
+            raise LLMOutputError(f"gemini: 応答が大きすぎます: {exc}", provider="gemini", schema_name=schema_name,
+                                 raw_output="") from exc
         if response.status_code >= 400:
             raise self._status_error(response)
         try:
             body = response.json()
         except ValueError as exc:
             raise LLMOutputError("gemini: 応答がJSONではありません", provider="gemini",
-                                 schema_name=request.schema_name, raw_output=response.text[:2000]) from exc
+                                 schema_name=schema_name, raw_output=response.text[:2000]) from exc
         if not isinstance(body, dict):
             raise LLMOutputError("gemini: 応答の形式が不正です", provider="gemini",
-                                 schema_name=request.schema_name, raw_output=response.text[:2000])
+                                 schema_name=schema_name, raw_output=response.text[:2000])
         return body
 
     def _status_error(self, response: httpx.Response) -> Exception:
@@ -239,6 +330,20 @@ def _finish_reason(body: dict[str, Any]) -> str:
         return str(candidates[0].get("finishReason", ""))
     feedback = body.get("promptFeedback") or {}
     return str(feedback.get("blockReason", "NO_CANDIDATES"))
+
+
+def _vectors(body: dict[str, Any], count: int) -> list[list[float]] | None:
+    """``embeddings[].values``; None unless exactly ``count`` non-empty number lists."""
+    items = body.get("embeddings")
+    if not isinstance(items, list) or len(items) != count:
+        return None
+    vectors = []
+    for item in items:
+        values = item.get("values") if isinstance(item, dict) else None
+        if not isinstance(values, list) or not values or not all(isinstance(x, int | float) for x in values):
+            return None
+        vectors.append([float(x) for x in values])
+    return vectors
 
 
 def _retry_info_delay(error: dict[str, Any]) -> float | None:

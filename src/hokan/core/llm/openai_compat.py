@@ -64,29 +64,50 @@ task can retry instead. What is retried:
 Error mapping (``raise ... from exc``): 401 / 403 / 404 → LLMConfigError (bad key, no access,
 unknown model or deployment: wrong for every record, so the batch should stop rather than
 mark each record failed); other 4xx → LLMRequestError (final for this record); retryable
-failures left after the last retry → LLMTransientError(status_code, retry_after_s).
+failures left after the last retry → LLMTransientError(status_code, retry_after_s); the
+overall deadline passed → LLMDeadlineExceeded (``retry.RetryPolicy``).
+
+HTTP: the SDK sends through ``hokan.core.web.http.guarded_client`` (its ``http_client``
+argument): the SSRF guard at connect time (a base URL on a private address → LLMConfigError,
+nothing sent; ``allow_hosts`` default = ``HOKAN_FETCH_ALLOW_HOSTS``), a cap on the answer
+(``API_MAX_BYTES`` → LLMOutputError), and the socket deadline.
+
+Vision: ``JsonRequest.images`` go as content parts after the user text — chat completions
+``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}``, Responses
+``{"type": "input_image", "image_url": "data:..."}`` (https://platform.openai.com/docs/guides/images-vision).
+
+Embeddings (OpenAI, Azure, OpenAI-compatible servers; not Perplexity): ``POST
+{base}/embeddings`` ``{"model": "text-embedding-3-small", "input": [texts]}`` →
+``{"data": [{"index", "embedding": [floats]}], "usage": {"prompt_tokens", "total_tokens"}}``
+(https://platform.openai.com/docs/api-reference/embeddings/create). For Azure the model is
+the embedding deployment's name.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import re
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import openai
 
-from hokan.core.errors import LLMConfigError, LLMOutputError, LLMRequestError, LLMTransientError
-from hokan.core.llm.retry import RetryPolicy
-from hokan.core.llm.client import Completion, JsonRequest, Usage
+from hokan.core.errors import (
+    FetchBlocked,
+    FetchTooLarge,
+    LLMConfigError,
+    LLMOutputError,
+    LLMRequestError,
+    LLMTransientError,
+)
+from hokan.core.llm.client import Completion, EmbeddingResult, JsonRequest, Usage
 from hokan.core.llm.parse import extract_json_object
 from hokan.core.llm.prices import DEFAULT_PRICES, Price
+from hokan.core.llm.retry import Deadline, RetryPolicy, capped_timeout
+from hokan.core.web.http import guarded_client, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +134,9 @@ PROVIDER_DEFAULTS: dict[str, dict[str, str | None]] = {
     "openai_compatible": {"base_url": None, "model": "", "response_format": "json_schema", "max_tokens_param": "max_tokens"},
 }
 
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+EMBEDDING_PROVIDERS = ("openai", "azure", "openai_compatible")  # Perplexity has no embeddings endpoint
+
 # Perplexity Agent API (api_style="responses"): the SDK appends /responses to this base.
 PERPLEXITY_AGENT_DEFAULTS: dict[str, str | None] = {
     "base_url": "https://api.perplexity.ai/v1",
@@ -134,7 +158,7 @@ class OpenAICompatClient:
     api_style: "chat_completions" | "responses" (OpenAI Responses / Perplexity Agent API;
         not for Azure).
     max_retries: retries after the first attempt for 429/5xx/timeouts (0 = none).
-    rate_limit_wait_s: seconds to wait after a 429 without Retry-After.
+    rate_limit_wait_s: seconds to wait after a 429 without Retry-After (None = back off).
     timeout_s: default per-request timeout in seconds.
     price_table: model → Price, used when the response carries no cost.
     sleep: called with seconds between retries (tests inject a recorder).
@@ -143,6 +167,12 @@ class OpenAICompatClient:
     strict_schema: sets ``json_schema.strict`` (OpenAI's strict subset of JSON Schema).
     backoff_initial_s / backoff_max_s: exponential backoff for 5xx and timeouts (seconds).
     max_wait_s: the longest Retry-After this client sleeps through (seconds).
+    deadline_s: default overall limit of one call in seconds (retries and waits included),
+        None = none; a call's own ``deadline`` / ``deadline_s`` wins when earlier.
+    allow_hosts: hosts exempt from the SSRF address check (None = ``HOKAN_FETCH_ALLOW_HOSTS``).
+    profile: the app profile (``profile`` / ``scope`` attributes; factory.py).
+    embedding_model: the default model of ``embed`` (Azure: the embedding deployment).
+    clock: monotonic seconds for deadlines (tests inject one that moves with ``sleep``).
 
     Raises:
         LLMConfigError: unknown provider or api_style, missing key, base URL or Azure endpoint.
@@ -159,7 +189,7 @@ class OpenAICompatClient:
         *,
         api_style: str = "chat_completions",
         max_retries: int = 3,
-        rate_limit_wait_s: float = 600.0,
+        rate_limit_wait_s: float | None = 600.0,
         timeout_s: float = 60.0,
         price_table: dict[str, Price] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -170,6 +200,11 @@ class OpenAICompatClient:
         backoff_initial_s: float = 2.0,
         backoff_max_s: float = 60.0,
         max_wait_s: float = 900.0,
+        deadline_s: float | None = None,
+        allow_hosts: Sequence[str] | None = None,
+        profile: str = "leads",
+        embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if provider not in PROVIDER_DEFAULTS:
             raise LLMConfigError(f"未対応のLLMプロバイダです: {provider!r}", provider=provider)
@@ -202,13 +237,20 @@ class OpenAICompatClient:
         self.response_format = mode
         self.strict_schema = strict_schema
         self.max_wait_s = max_wait_s
+        self.deadline_s = deadline_s
+        self.profile = profile
+        self.scope = profile
+        self.embedding_model = embedding_model or DEFAULT_EMBEDDING_MODEL
         self._sleep = sleep
+        self._clock = clock
         self._max_tokens_param = str(defaults["max_tokens_param"])
         self.retry_policy = RetryPolicy(
             max_retries=max_retries, rate_limit_wait_s=rate_limit_wait_s, backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s, max_wait_s=max_wait_s,
         )
 
+        # One guarded connection pool for the SDK's life (the SDK closes it with itself).
+        http = guarded_client(timeout_s=timeout_s, allow_hosts=allow_hosts)
         if provider == "azure":
             if not azure_endpoint:
                 raise LLMConfigError("AZURE_OPENAI_ENDPOINT が設定されていません", provider=provider)
@@ -220,24 +262,36 @@ class OpenAICompatClient:
                 api_key=api_key,
                 max_retries=0,  # retries are ours (module docstring)
                 timeout=timeout_s,
+                http_client=http,
             )
         else:
             url = base_url or defaults["base_url"]
             if provider == "openai_compatible" and not url:
                 raise LLMConfigError("openai_compatible には HOKAN_LLM_BASE_URL が必要です", provider=provider)
-            self._sdk = openai.OpenAI(api_key=api_key, base_url=url or None, max_retries=0, timeout=timeout_s)
+            self._sdk = openai.OpenAI(
+                api_key=api_key, base_url=url or None, max_retries=0, timeout=timeout_s, http_client=http
+            )
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient(provider={self.provider!r}, model={self.model!r})"
 
     # --- the Protocol -------------------------------------------------------------------
-    def complete_json(self, request: JsonRequest, *, timeout_s: float | None = None) -> Completion:
+    def complete_json(
+        self,
+        request: JsonRequest,
+        *,
+        timeout_s: float | None = None,
+        deadline: Deadline | float | None = None,
+        deadline_s: float | None = None,
+    ) -> Completion:
         """Ask for one JSON object; see ``LLMClient.complete_json``.
 
         ``Completion.attempts`` counts HTTP requests sent (retries included).
 
         Raises:
-            LLMConfigError: 401/403/404, or an exhausted quota.
+            LLMConfigError: 401/403/404, an exhausted quota, or the base URL refused by the
+                SSRF guard (nothing sent).
+            LLMDeadlineExceeded: the overall deadline passed (no answer in time).
             LLMTransientError: 429/408/5xx/timeout/connection error after the retries.
             LLMRequestError: other 4xx.
             LLMOutputError: the answer holds no JSON object even after repair; ``usage``
@@ -245,18 +299,71 @@ class OpenAICompatClient:
                 is ``budgeted.complete_json_budgeted``'s.
         """
         timeout = timeout_s if timeout_s is not None else self.timeout_s
+        send = self._send_responses if self.api_style == "responses" else self._send_chat
         body, attempts = self.retry_policy.call(
-            lambda: self._send(request, timeout), provider=self.provider, sleep=self._sleep
+            lambda left: self._post(lambda t: send(request, t), capped_timeout(timeout, left), request.schema_name),
+            provider=self.provider, sleep=self._sleep, deadline=self._deadline(deadline, deadline_s),
         )
         return self._completion(request, body, attempts)
 
+    def embed(
+        self,
+        texts: list[str],
+        *,
+        model: str | None = None,
+        deadline: Deadline | float | None = None,
+        deadline_s: float | None = None,
+    ) -> EmbeddingResult:
+        """Embeddings of ``texts`` (``POST /embeddings``); see ``LLMClient.embed``.
+
+        model: default ``embedding_model`` ("text-embedding-3-small"). Cost from the price
+        table (``text-embedding-3-small`` $0.02 / 1M input tokens) when the model is listed.
+
+        Raises:
+            LLMConfigError: provider "perplexity" (no embeddings), 401/403/404, refused URL.
+            LLMDeadlineExceeded / LLMTransientError / LLMRequestError: as ``complete_json``.
+            LLMOutputError: the answer does not hold one vector per text.
+        """
+        if self.provider not in EMBEDDING_PROVIDERS:
+            raise LLMConfigError(f"{self.provider}: 埋め込み(embeddings)には対応していません", provider=self.provider)
+        name = model or self.embedding_model
+        if not texts:
+            return EmbeddingResult([], Usage(calls=0), self.provider, name, attempts=0)
+
+        def send(timeout: float) -> Any:
+            return self._sdk.embeddings.with_raw_response.create(
+                model=name, input=list(texts), encoding_format="float", timeout=timeout
+            )
+
+        body, attempts = self.retry_policy.call(
+            lambda left: self._post(send, capped_timeout(self.timeout_s, left), "embeddings", exact=False),
+            provider=self.provider, sleep=self._sleep, deadline=self._deadline(deadline, deadline_s),
+        )
+        vectors = _vectors(body, len(texts))
+        if vectors is None:
+            raise LLMOutputError(f"{self.provider}: 埋め込みの応答の形式が不正です(入力{len(texts)}件)",
+                                 provider=self.provider, schema_name="embeddings", raw_output=json.dumps(body)[:2000])
+        tokens = _int((body.get("usage") or {}).get("prompt_tokens"))
+        price = self.price_table.get(name)
+        usage = (Usage(tokens, 0, price.cost_usd(tokens, 0), "price_table", calls=1) if price is not None
+                 else Usage(tokens, 0, Decimal("0"), "none", calls=1))
+        return EmbeddingResult(vectors, usage, self.provider, str(body.get("model") or name), attempts=attempts)
+
+    def _deadline(self, deadline: Deadline | float | None, deadline_s: float | None) -> Deadline | None:
+        return Deadline.of(deadline=deadline, deadline_s=deadline_s, default_s=self.deadline_s, clock=self._clock)
+
     # --- one HTTP request -----------------------------------------------------------------
     def _params(self, request: JsonRequest) -> dict[str, Any]:
+        user: Any = request.user
+        if request.images:
+            user = [{"type": "text", "text": request.user}] + [
+                {"type": "image_url", "image_url": {"url": image.data_url()}} for image in request.images
+            ]
         params: dict[str, Any] = {
             "model": self.model,
             "messages": [
                 {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
+                {"role": "user", "content": user},
             ],
         }
         if request.temperature is not None:
@@ -277,11 +384,16 @@ class OpenAICompatClient:
         return params
 
     def _responses_params(self, request: JsonRequest) -> dict[str, Any]:
+        user: Any = request.user
+        if request.images:
+            user = [{"type": "input_text", "text": request.user}] + [
+                {"type": "input_image", "image_url": image.data_url()} for image in request.images
+            ]
         params: dict[str, Any] = {
             "model": self.model,
             "input": [
                 {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
+                {"role": "user", "content": user},
             ],
         }
         if request.temperature is not None:
@@ -313,31 +425,41 @@ class OpenAICompatClient:
             params["extra_body"] = extra
         return params
 
-    def _send(self, request: JsonRequest, timeout_s: float) -> dict[str, Any]:
-        """POST once; return the decoded body with floats as exact Decimals."""
+    def _send_chat(self, request: JsonRequest, timeout_s: float) -> Any:
+        return self._sdk.chat.completions.with_raw_response.create(**self._params(request), timeout=timeout_s)
+
+    def _send_responses(self, request: JsonRequest, timeout_s: float) -> Any:
+        return self._sdk.responses.with_raw_response.create(**self._responses_params(request), timeout=timeout_s)
+
+    def _post(
+        self, send: Callable[[float], Any], timeout_s: float, schema_name: str, *, exact: bool = True
+    ) -> dict[str, Any]:
+        """One HTTP request through the SDK (``send(timeout)`` → raw response); returns the
+        decoded body, floats as exact Decimals (``exact=False``: floats, for embeddings)."""
         try:
-            if self.api_style == "responses":
-                raw = self._sdk.responses.with_raw_response.create(**self._responses_params(request), timeout=timeout_s)
-            else:
-                raw = self._sdk.chat.completions.with_raw_response.create(**self._params(request), timeout=timeout_s)
-            text = raw.text
+            text = send(timeout_s).text
         except openai.APITimeoutError as exc:
-            raise LLMTransientError(f"{self.provider}: タイムアウトしました({timeout_s}秒)", provider=self.provider) from exc
+            raise LLMTransientError(f"{self.provider}: タイムアウトしました({timeout_s:g}秒)", provider=self.provider) from exc
         except openai.APIConnectionError as exc:
             raise LLMTransientError(f"{self.provider}: 接続できませんでした", provider=self.provider) from exc
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from exc
+        except FetchBlocked as exc:
+            raise LLMConfigError(f"{self.provider}: 接続先が拒否されました: {exc}", provider=self.provider) from exc
+        except FetchTooLarge as exc:
+            raise LLMOutputError(f"{self.provider}: 応答が大きすぎます: {exc}", provider=self.provider,
+                                 schema_name=schema_name, raw_output="") from exc
         try:
-            body = json.loads(text, parse_float=Decimal)
+            body = json.loads(text, parse_float=Decimal if exact else float)
         except ValueError as exc:
             raise LLMOutputError(
                 f"{self.provider}: 応答がJSONではありません", provider=self.provider,
-                schema_name=request.schema_name, raw_output=text[:2000],
+                schema_name=schema_name, raw_output=text[:2000],
             ) from exc
         if not isinstance(body, dict):
             raise LLMOutputError(
                 f"{self.provider}: 応答の形式が不正です", provider=self.provider,
-                schema_name=request.schema_name, raw_output=text[:2000],
+                schema_name=schema_name, raw_output=text[:2000],
             )
         if body.get("object") == "response" and body.get("status") in ("failed", "cancelled"):
             # The Agent API reports failed runs with HTTP 200 (migration guide, "Error handling").
@@ -407,37 +529,19 @@ class OpenAICompatClient:
 
 
 # --- helpers (wire format) ----------------------------------------------------------------------
-def parse_retry_after(headers: Any, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
-
-    Returns None when absent or malformed; never negative. RFC 9110 §10.2.3.
-    """
-    if headers is None:
+def _vectors(body: dict[str, Any], count: int) -> list[list[float]] | None:
+    """``data[].embedding`` ordered by ``index``; None unless exactly ``count`` float lists."""
+    data = body.get("data")
+    if not isinstance(data, list) or len(data) != count:
         return None
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            ms = float(value)
-            if math.isfinite(ms) and ms >= 0:
-                return ms / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    ordered = sorted(data, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
+    vectors = []
+    for item in ordered:
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(vector, list) or not vector or not all(isinstance(x, int | float) for x in vector):
+            return None
+        vectors.append([float(x) for x in vector])
+    return vectors
 
 
 def _schema_name(name: str) -> str:

@@ -17,6 +17,8 @@ Sources (read 2026-11-21):
   api-evangelist, and the Vercel AI gateway model page): gpt-4.1-mini $0.40 / $1.60,
   gpt-4.1 $2 / $8, gpt-4.1-nano $0.10 / $0.40, gpt-4o-mini $0.15 / $0.60 per 1M tokens. Azure OpenAI deployments are
   billed by Azure's own price list; configure them with the env overrides below.
+  Embeddings (input tokens only): text-embedding-3-small $0.02, text-embedding-3-large $0.13
+  per 1M tokens (same pricing page, "Embeddings").
 
 Overrides: ``HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD`` / ``HOKAN_LLM_PRICE_OUTPUT_PER_MTOK_USD``
 replace the token prices of the configured model (see ``factory.get_client``).
@@ -60,6 +62,9 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4.1": Price(Decimal("2"), Decimal("8")),
     "gpt-4.1-nano": Price(Decimal("0.10"), Decimal("0.40")),  # OpenAI pricing page, 2025
     "gpt-4o-mini": Price(Decimal("0.15"), Decimal("0.60")),
+    # OpenAI embeddings: input tokens only
+    "text-embedding-3-small": Price(Decimal("0.02"), Decimal("0")),
+    "text-embedding-3-large": Price(Decimal("0.13"), Decimal("0")),
 }
 
 
