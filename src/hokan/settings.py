@@ -173,7 +173,9 @@ AZURE_OPENAI_API_KEY = envstr("AZURE_OPENAI_API_KEY", "")
 AZURE_OPENAI_ENDPOINT = envstr("AZURE_OPENAI_ENDPOINT", "")
 AZURE_OPENAI_API_VERSION = envstr("AZURE_OPENAI_API_VERSION", "")
 
-# --- usage ledger (core.budget), names as in design document 000 §8 / §12 -----------------
+# --- usage ledger (core.budget), one scope per app ------------------------------------------
+# The leads scope keeps the names of design document 000 §8 / §12. A monthly limit of 0 closes
+# the scope (no paid call); it never means "no limit".
 POWERPLEXY_MONTHLY_COST_LIMIT_USD = envdecimal("POWERPLEXY_MONTHLY_COST_LIMIT_USD", "150")
 POWERPLEXY_MONTHLY_CALL_LIMIT = envint("POWERPLEXY_MONTHLY_CALL_LIMIT", "3000")
 POWERPLEXY_DAILY_RECORD_LIMIT = envint("POWERPLEXY_DAILY_RECORD_LIMIT", "0")  # 0 = monthly calls ÷ days
@@ -182,6 +184,19 @@ POWERPLEXY_COST_PER_CALL_USD = envdecimal("POWERPLEXY_COST_PER_CALL_USD", "0.05"
 # --- estimate (design document 004 §10) ------------------------------------------------------
 # Names and defaults as in the document's table. Two of its variables are the project's own and
 # are defined above: OPENAI_API_KEY (shared with core.llm) and DATABASE_URL (the project database;
+# The other scopes: HOKAN_<SCOPE>_MONTHLY_COST_LIMIT_USD / _MONTHLY_CALL_LIMIT / _COST_PER_CALL_USD.
+HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD", "50")
+HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT = envint("HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT", "5000")
+HOKAN_ESTIMATE_COST_PER_CALL_USD = envdecimal("HOKAN_ESTIMATE_COST_PER_CALL_USD", "0.05")
+HOKAN_SCORING_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_SCORING_MONTHLY_COST_LIMIT_USD", "50")
+HOKAN_SCORING_MONTHLY_CALL_LIMIT = envint("HOKAN_SCORING_MONTHLY_CALL_LIMIT", "5000")
+HOKAN_SCORING_COST_PER_CALL_USD = envdecimal("HOKAN_SCORING_COST_PER_CALL_USD", "0.05")
+HOKAN_MUNICIPAL_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_MUNICIPAL_MONTHLY_COST_LIMIT_USD", "50")
+HOKAN_MUNICIPAL_MONTHLY_CALL_LIMIT = envint("HOKAN_MUNICIPAL_MONTHLY_CALL_LIMIT", "5000")
+HOKAN_MUNICIPAL_COST_PER_CALL_USD = envdecimal("HOKAN_MUNICIPAL_COST_PER_CALL_USD", "0.05")
+HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD", "50")
+HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT = envint("HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT", "5000")
+HOKAN_KNOWLEDGE_COST_PER_CALL_USD = envdecimal("HOKAN_KNOWLEDGE_COST_PER_CALL_USD", "0.05")
 # its default is SQLite in HOKAN_DATA_DIR rather than the document's ./estimate.db).
 LLM_PROVIDER = envstr("LLM_PROVIDER", "gemini")  # "gemini" | "openai" | "fallback"
 GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")

@@ -21,16 +21,18 @@ def redis_client(redis_server_url):  # noqa: F811
 
 @pytest.fixture(params=["database", "redis"])
 def make_ledger(request):
-    """A factory of ledgers of both backends with the given limits (cost in USD, calls, daily)."""
+    """A factory of ledgers of both backends with the given limits (cost in USD, calls, daily)
+    and scope (default "leads")."""
     if request.param == "database":
         request.getfixturevalue("db")
 
-        def build(cost: str = "1.00", calls: int = 10, daily: int = 0):
-            return DatabaseLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily))
+        def build(cost: str = "1.00", calls: int = 10, daily: int = 0, scope: str = "leads"):
+            return DatabaseLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily),
+                                  scope=scope)
     else:
         client = request.getfixturevalue("redis_client")
 
-        def build(cost: str = "1.00", calls: int = 10, daily: int = 0):
+        def build(cost: str = "1.00", calls: int = 10, daily: int = 0, scope: str = "leads"):
             return RedisLedger(Limits(cost_usd=Decimal(cost), calls=calls, daily_records_setting=daily),
-                               redis_client=client)
+                               scope=scope, redis_client=client)
     return build

@@ -1,6 +1,9 @@
-"""A worker process for the ledger concurrency test: reserves, then commits or releases.
+"""A worker process for the ledger concurrency tests: reserves, then commits or releases.
 
-Usage: python -m tests.core.ledger_worker WORKER_ID N_RESERVATIONS
+Usage: python -m tests.core.ledger_worker WORKER_ID N_RESERVATIONS [SCOPE]
+The ledger is ``get_ledger(SCOPE)`` (default "leads"): the database one, or Redis when
+REDIS_URL is set. Keys are ``w{WORKER_ID}:{index}``, so workers of two scopes with the same id
+ask for the same keys — each scope must count them on its own.
 Prints one JSON line: {"reserved": n, "refused": n, "committed_micro_usd": n, "released": n}.
 Actual costs are deterministic per reservation (so the parent can check the sums).
 """
@@ -20,14 +23,15 @@ def actual_cost(worker: int, index: int) -> Decimal:
 
 def main() -> None:
     worker, count = int(sys.argv[1]), int(sys.argv[2])
+    scope = sys.argv[3] if len(sys.argv) > 3 else "leads"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hokan.settings")
     import django
 
     django.setup()
-    from hokan.core.budget import DatabaseLedger
+    from hokan.core.budget import get_ledger
     from hokan.core.errors import BudgetExceeded
 
-    ledger = DatabaseLedger()
+    ledger = get_ledger(scope)
     result = {"reserved": 0, "refused": 0, "committed_micro_usd": 0, "released": 0}
     for index in range(count):
         try:

@@ -8,7 +8,7 @@
     ├─ LLMError ─ LLMConfigError · LLMTransientError(provider, retry_after_s)
     │             · LLMDeadlineExceeded(deadline_s, attempts) (a LLMTransientError)
     │             · LLMRequestError(provider, status_code) · LLMOutputError(provider, schema_name, raw_output)
-    ├─ BudgetExceeded(scope, limit, spent)
+    ├─ BudgetExceeded(scope, limit, spent, ledger_scope)
     ├─ AlreadyPaid(key, status)
     ├─ RateLimited(key, retry_after_s)
     ├─ InputError(source, row, field, reason)
@@ -144,15 +144,17 @@ class LLMOutputError(LLMError):
 
 # --- budget -------------------------------------------------------------------------------
 class BudgetExceeded(HokanError):
-    """A reservation would pass a limit. scope: "monthly_cost" | "monthly_calls" | "daily_records"."""
+    """A reservation would pass a limit. scope: "monthly_cost" | "monthly_calls" | "daily_records"
+    (which limit); ledger_scope: whose budget (``hokan.core.budget.SCOPES``, e.g. "leads")."""
 
-    def __init__(self, message: str, *, scope: str, limit: object, spent: object) -> None:
+    def __init__(self, message: str, *, scope: str, limit: object, spent: object, ledger_scope: str = "leads") -> None:
         super().__init__(message)
         self.scope = scope
         self.limit = limit
         self.spent = spent
 
 
+        self.ledger_scope = ledger_scope
 class AlreadyPaid(HokanError):
     """The paid work ``key`` has a reservation this process did not make: it must not be paid again.
 

@@ -2,13 +2,14 @@
 -- Atomic: Redis runs a script without interleaving any other command, so no two processes can
 -- both pass the limit check.
 --
--- KEYS[1] usage:reservation:{key}   hash: id, key, month, calls, estimate, status, created_at, ...
--- KEYS[2] usage:{month}:calls       committed calls (document 000 §8)
--- KEYS[3] usage:{month}:cost        committed cost, integer micro-USD (document 000 §8)
--- KEYS[4] usage:{month}:reserved_calls
--- KEYS[5] usage:{month}:reserved_cost   integer micro-USD
--- KEYS[6] usage:{month}:open        sorted set: key -> created_at (s), for settle_stale
--- KEYS[7] usage:reservation_seq     counter giving reservation ids
+-- Keys of one ledger scope: P = "usage:" for leads (document 000 §8), "usage:{scope}:" otherwise.
+-- KEYS[1] P..reservation:{key}      hash: id, key, month, calls, estimate, status, created_at, ...
+-- KEYS[2] P..{month}:calls          committed calls (document 000 §8)
+-- KEYS[3] P..{month}:cost           committed cost, integer micro-USD (document 000 §8)
+-- KEYS[4] P..{month}:reserved_calls
+-- KEYS[5] P..{month}:reserved_cost  integer micro-USD
+-- KEYS[6] P..{month}:open           sorted set: key -> created_at (s), for settle_stale
+-- KEYS[7] usage:reservation_seq     counter giving reservation ids (shared by the scopes)
 -- ARGV: key, month, calls, estimate (micro-USD), call limit, cost limit (micro-USD), expire-at (unix s)
 --
 -- Returns {code, id, status, month, calls, estimate, used_calls, used_cost}:
