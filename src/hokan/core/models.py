@@ -23,12 +23,12 @@ class CompanyNameKeyMixin:
         super().save(*args, **kwargs)  # type: ignore[misc]
 
 
-class UsageMonth(models.Model):
-    """Calls and cost of one calendar month (Asia/Tokyo) of one scope, committed and reserved.
 # The ledger scope of rows written before scopes existed (and the default of get_ledger()).
 LEADS_SCOPE = "leads"
 
 
+class UsageMonth(models.Model):
+    """Calls and cost of one calendar month (Asia/Tokyo) of one scope, committed and reserved.
 
     scope: the app whose paid calls these are (``hokan.core.budget.SCOPES``: leads, estimate,
     scoring, municipal, knowledge); each scope has its own limits.
@@ -46,9 +46,9 @@ LEADS_SCOPE = "leads"
         verbose_name = "月間使用量"
         verbose_name_plural = "月間使用量"
         constraints = [
+            models.UniqueConstraint(fields=["scope", "month"], name="usage_month_scope_unique"),
             models.CheckConstraint(condition=models.Q(reserved_calls__gte=0), name="usage_reserved_calls_nonneg"),
             models.CheckConstraint(condition=models.Q(reserved_micro_usd__gte=0), name="usage_reserved_cost_nonneg"),
-            models.UniqueConstraint(fields=["scope", "month"], name="usage_month_scope_unique"),
         ]
 
     def __str__(self) -> str:
@@ -82,9 +82,9 @@ class UsageReservation(models.Model):
     class Meta:
         verbose_name = "使用量の予約"
         verbose_name_plural = "使用量の予約"
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="usage_res_scope_key_unique")]
         # settle_stale() looks for old open reservations.
         indexes = [models.Index(fields=["status", "created_at"], name="usage_res_status_created")]
-        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="usage_res_scope_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.get_status_display()})"
@@ -100,18 +100,18 @@ class UsageDay(models.Model):
     class Meta:
         verbose_name = "日次処理件数"
         verbose_name_plural = "日次処理件数"
+        constraints = [models.UniqueConstraint(fields=["scope", "day"], name="usage_day_scope_unique")]
 
     def __str__(self) -> str:
-        constraints = [models.UniqueConstraint(fields=["scope", "day"], name="usage_day_scope_unique")]
         return f"{self.scope} {self.day}: {self.records}"
 
 
 class UsageDayRecord(models.Model):
     """Which record keys were counted on a day in a scope, so one record counts once per day."""
 
+    scope = models.CharField("スコープ", max_length=20, default=LEADS_SCOPE)
     day = models.DateField("日付")
     key = models.CharField("レコードキー", max_length=200)
-    scope = models.CharField("スコープ", max_length=20, default=LEADS_SCOPE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
