@@ -39,9 +39,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from hokan.core import notify
 from hokan.core.errors import LLMTransientError, RateLimited
 from hokan.core.llm import get_client
+from hokan.leads import notices as notify
 from hokan.leads.columns import BY_NAME
 from hokan.leads.enrich import EnrichReport, enrich_leads
 from hokan.leads.models import EnrichmentRun

@@ -1,32 +1,35 @@
-"""Notifications of the nightly job (design document 000 §11): success, limit reached, error.
+"""Notifications, transport only (design document 000 §11): a rendered message to every target.
 
 ::
 
     from hokan.core import notify
 
-    notify.notify_success(records=120, remaining_calls=2_480, remaining_cost_usd=Decimal("124.00"))
-    notify.notify_limit_reached(cost_limit_usd=Decimal("150"), call_limit=3000,
-                                spent_usd=Decimal("150.02"), calls=2_731)
-    try:
-        ...
-    except LLMError as exc:
-        notify.notify_error(company="株式会社サンプル", error=exc)  # trace taken from exc
+    message = notify.render(TEMPLATES / "success.txt", {"records": 120}, kind="success")
+    notify.send(message, level=logging.INFO, notify_type="success")   # True / False, never raises
 
-Each function renders a Japanese title and body from a template file next to this module
-(``success.txt``, ``limit_reached.txt``, ``error.txt``: the first line is the title, the
-rest the body; ``str.format`` fields), logs them on the ``hokan.notify`` logger (INFO, WARNING,
-ERROR; the settings send that logger to the console), and sends them through apprise to every
-URL in ``settings.HOKAN_NOTIFY_URLS`` (comma- or space-separated apprise URLs: Slack
+Apps own their notices (what is said, the templates): e.g. ``hokan.leads.notices`` for the
+nightly job. A template file is a title line, then the body, with ``str.format`` fields.
+
+``send`` logs the message on the ``hokan.notify`` logger (at ``level``; the settings send that
+logger to the console) and sends it through apprise to every URL in
+``settings.HOKAN_NOTIFY_URLS`` (comma- or space-separated apprise URLs: Slack
 ``https://hooks.slack.com/services/…`` or ``slack://…``, mail ``mailto://`` (plain SMTP) /
 ``mailtos://`` (TLS), JSON webhooks ``json://`` / ``jsons://``, any apprise URL). With no URL
-the log and the console are the only output.
+the log and the console are the only output. ``notify_type``: apprise's "info", "success",
+"warning" or "failure".
 
-They return True when every configured target accepted the message (also when none is
-configured), False otherwise, and NEVER raise: a failed notification (unparseable or refused
-URL, target down, timeout, even a template bug) is logged with its reason and the job carries
-on. Secrets in URLs are never logged (apprise's privacy form of the URL, or just its scheme).
-Each target gets ``settings.HOKAN_NOTIFY_TIMEOUT_S`` seconds to connect and to answer (unless
-its URL sets apprise's own ``cto=`` / ``rto=``), and one call is cut off after three times that.
+It returns True when every configured target accepted the message (also when none is
+configured), False otherwise, and NEVER raises: a failed notification (unparseable or refused
+URL, target down, timeout) is logged with its reason and the caller carries on; so does
+``send_template`` for a template that cannot be rendered. Secrets in URLs are never logged
+(apprise's privacy form of the URL, or just its scheme). Each target gets
+``settings.HOKAN_NOTIFY_TIMEOUT_S`` seconds to connect and to answer (unless its URL sets
+apprise's own ``cto=`` / ``rto=``), and one call is cut off after three times that.
+
+Message size: a chat message is no place for a 200-frame trace, and Slack's Block Kit section
+holds at most 3,000 characters (api.slack.com/reference/block-kit/blocks#section; apprise's
+``slack://…?blocks=yes`` puts the whole body in one): ``shorten`` and ``shorten_trace`` cut
+text for a notice; the log keeps all of it.
 
 SSRF guard. apprise opens its own connections (requests for HTTP, smtplib for mail), so they
 cannot go through ``hokan.core.web``'s fetcher. The project rule "every fetch of a URL goes
@@ -53,9 +56,8 @@ write the server explicitly (``ntfys://ntfy.sh/topic``).
 from __future__ import annotations
 
 import logging
-import traceback as tb
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -67,63 +69,42 @@ from django.conf import settings
 from hokan.core.errors import FetchBlocked
 from hokan.core.web.ssrf import check_url
 
-__all__ = ["notify_error", "notify_limit_reached", "notify_success", "parse_notify_urls"]
+__all__ = ["Message", "parse_notify_urls", "render", "send", "send_template", "shorten", "shorten_trace"]
 
 logger = logging.getLogger("hokan.notify")
 
-TEMPLATE_DIR = Path(__file__).resolve().parent
-
-# Slack's Block Kit section text holds at most 3,000 characters (api.slack.com/reference/
-# block-kit/blocks#section; apprise's slack://…?blocks=yes puts the whole body in one), and a
-# chat message is no place for a 200-frame trace: the notice carries the head and the tail of
-# the trace (the innermost frames and the exception), the log always has all of it.
-MAX_TRACE_CHARS = 2_000
-MAX_ERROR_CHARS = 300  # exception messages can embed whole LLM answers
-MAX_COMPANY_CHARS = 100
+MAX_TRACE_CHARS = 2_000  # a notice's trace: head and tail (see shorten_trace)
 
 
 @dataclass(frozen=True)
 class Message:
-    """A rendered notification: ``title`` (one line) and ``body`` (plain text, Japanese)."""
+    """A rendered notification: ``kind`` (its name, for the log), ``title`` (one line) and
+    ``body`` (plain text, Japanese)."""
 
     kind: str
     title: str
     body: str
 
 
-def render(kind: str, context: dict[str, object]) -> Message:
-    """Render template ``<kind>.txt`` with ``context`` (``str.format`` fields).
+def render(template: Path, context: Mapping[str, object], *, kind: str = "") -> Message:
+    """Render a template file (first line: the title; the rest: the body) with ``context``
+    (``str.format`` fields). ``kind`` defaults to the file's stem.
 
     Raises:
+        OSError: the file cannot be read.
         ValueError: the template lacks a title line or a body (names the path).
         KeyError: the template names a field missing from ``context``.
     """
-    path = TEMPLATE_DIR / f"{kind}.txt"
-    title, _, body = path.read_text(encoding="utf-8").partition("\n")
+    title, _, body = template.read_text(encoding="utf-8").partition("\n")
     if not title.strip() or not body.strip():
-        raise ValueError(f"{path}: expected a title line, then the body")
-    return Message(kind, title.strip().format_map(context), body.format_map(context).rstrip() + "\n")
+        raise ValueError(f"{template}: expected a title line, then the body")
+    return Message(kind or template.stem, title.strip().format_map(context), body.format_map(context).rstrip() + "\n")
 
 
-def _usd(amount: Decimal) -> str:
-    """USD for display with cents: Decimal("124") -> "124.00", Decimal("1234.5") -> "1,234.50"."""
-    return f"{Decimal(amount):,.2f}"
-
-
-def _usd_limit(amount: Decimal) -> str:
-    """A configured USD limit as the operator wrote it: 150 -> "150", 150.5 -> "150.5"."""
-    amount = Decimal(amount)
-    if amount == amount.to_integral_value():
-        return f"{amount.to_integral_value():,}"
-    return f"{amount.normalize():,f}"
-
-
-def _shorten(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, marking the cut with 「…」."""
+def shorten(text: str, limit: int) -> str:
+    """``text`` stripped and cut to at most ``limit`` characters, marking the cut with 「…」."""
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def shorten_trace(text: str, limit: int = MAX_TRACE_CHARS) -> str:
     """A stack trace cut to about ``limit`` characters: the first third and the last two thirds
     (the innermost frames and the exception line), whole lines, with a 「（中略: N行）」 line."""
@@ -233,83 +214,27 @@ def _deliver_one(url: str, message: Message, notify_type: str, asset: AppriseAss
     return True
 
 
-def _notify(kind: str, context: dict[str, object], *, level: int, notify_type: str) -> bool:
+def send(message: Message, *, level: int = logging.INFO, notify_type: str = "info") -> bool:
+    """Log ``message`` at ``level`` and send it to every URL of HOKAN_NOTIFY_URLS.
+
+    Returns True when every configured target accepted it (also when none is configured);
+    never raises (see the module docstring).
+    """
     try:
-        message = render(kind, context)
         logger.log(level, "%s\n%s", message.title, message.body)
         return _deliver(message, notify_type)
-    except Exception:  # noqa: BLE001 - a notification must never fail the job (issue 3 §5)
-        logger.exception("通知 %s の送信中に予期しないエラーが発生しました", kind)
+    except Exception:  # noqa: BLE001 - a notification must never fail the caller (issue 3 §5)
+        logger.exception("通知 %s の送信中に予期しないエラーが発生しました", message.kind)
         return False
 
 
-def notify_success(
-    *,
-    records: int,
-    remaining_calls: int,
-    remaining_cost_usd: Decimal,
-    filled: dict[str, int] | None = None,
-    run_id: str = "",
-) -> bool:
-    """成功通知 (document 000 §11): records done, calls and estimated cost left this month.
-
-    records: leads processed by the run; remaining_calls: paid calls left under the monthly
-    call limit; remaining_cost_usd: USD left under the monthly cost limit (shown with cents);
-    filled: optional {field label: number of values filled}, shown as given (pass Japanese
-    labels such as "資本金"); run_id: optional id of the run, shown when given.
-    Returns True when every configured target accepted it; never raises.
-    """
-    filled_section = ""
-    if filled:
-        lines = "\n".join(f"  ・{name}: {count:,}件" for name, count in filled.items())
-        filled_section = f"\n補完した項目:\n{lines}\n"
-    context = {
-        "records": records,
-        "remaining_calls": remaining_calls,
-        "remaining_cost_usd": _usd(remaining_cost_usd),
-        "filled_section": filled_section,
-        "run_section": f"\n実行ID: {run_id}\n" if run_id else "",
-    }
-    return _notify("success", context, level=logging.INFO, notify_type="success")
-
-
-def notify_limit_reached(*, cost_limit_usd: Decimal, call_limit: int, spent_usd: Decimal, calls: int) -> bool:
-    """警告通知 (document 000 §11): 「月額{cost_limit}USDまたは{call_limit:,}件超過」.
-
-    cost_limit_usd / call_limit: the configured monthly limits (POWERPLEXY_MONTHLY_COST_LIMIT_USD,
-    POWERPLEXY_MONTHLY_CALL_LIMIT) — pass the real values, the text quotes them; spent_usd and
-    calls: this month's usage. Returns True when every configured target accepted it; never raises.
-    """
-    context = {
-        "cost_limit_usd": _usd_limit(cost_limit_usd),
-        "call_limit": call_limit,
-        "spent_usd": _usd(spent_usd),
-        "calls": calls,
-    }
-    return _notify("limit_reached", context, level=logging.WARNING, notify_type="warning")
-
-
-def notify_error(*, company: str, error: BaseException | str, traceback_text: str | None = None) -> bool:
-    """エラー通知 (document 000 §11): the company being enriched, the error and its stack trace.
-
-    error: the exception (its trace is formatted from ``__traceback__`` unless
-    ``traceback_text`` is given) or a message. The notice carries the error message cut to
-    MAX_ERROR_CHARS and the trace cut to about MAX_TRACE_CHARS (head and tail, see
-    ``shorten_trace``); the log gets the whole trace. Returns True when every configured
-    target accepted it; never raises.
-    """
-    if isinstance(error, BaseException):
-        message = f"{type(error).__name__}: {error}"
-        if traceback_text is None and error.__traceback__ is not None:
-            traceback_text = "".join(tb.format_exception(error))
-    else:
-        message = str(error)
-    full_trace = (traceback_text or "").rstrip()
-    context = {
-        "company": _shorten(company, MAX_COMPANY_CHARS) or "（不明）",
-        "error": _shorten(message, MAX_ERROR_CHARS),
-        "traceback": shorten_trace(full_trace) if full_trace else "（なし）",
-    }
-    if len(full_trace) > MAX_TRACE_CHARS:
-        logger.error("エラー通知の全スタックトレース (%s):\n%s", company, full_trace)
-    return _notify("error", context, level=logging.ERROR, notify_type="failure")
+def send_template(template: Path, context: Mapping[str, object], *, kind: str = "", level: int = logging.INFO,
+                  notify_type: str = "info") -> bool:
+    """``send(render(template, context, kind=kind), ...)``; a template that cannot be rendered
+    is logged and gives False. Never raises."""
+    try:
+        message = render(template, context, kind=kind)
+    except Exception:  # noqa: BLE001 - a template bug must not fail the caller either
+        logger.exception("通知 %s を作成できませんでした (%s)", kind or template.stem, template)
+        return False
+    return send(message, level=level, notify_type=notify_type)
