@@ -69,6 +69,25 @@ def test_it_renders_a_japanese_quotation_with_the_totals(answers, settings):
     assert "CloudNature" in text
 
 
+def test_it_numbers_every_page_and_repeats_the_quotation_number_after_page_1(answers, settings):
+    """Issue 9 §6: page 2 had neither a page number nor the quotation number."""
+    from hokan.estimate.pdf import quotation_number
+
+    many = ["order_management", "inventory_management", "sales_analysis", "customer_management",
+            "approval_workflow", "csv_import", "notification", "dashboard", "report_output", "ai_chatbot",
+            "payment", "multi_tenant", "shift_management", "pdf_export"]
+    estimate = completed({**answers, "8": many}, settings)
+    pages = [page.extract_text().replace(" ", "") for page in PdfReader(io.BytesIO(quotation_pdf(estimate))).pages]
+    assert len(pages) >= 2
+    number = quotation_number(estimate.pk, estimate.completed_at.date())
+    for i, text in enumerate(pages, start=1):
+        assert f"{i}/{len(pages)}" in text, (i, text[-200:])
+        assert f"見積番号:{number}" in text
+        assert "株式会社テスト製作所田中太郎様" in text  # the footer names the addressee on every page
+    assert all("概算お見積書（続き）" in text for text in pages[1:])
+    assert "概算お見積書（続き）" not in pages[0]
+
+
 def test_it_mails_the_customer_and_the_operator_over_smtp_with_the_pdf(
         answers, settings, smtp, django_capture_on_commit_callbacks):
     settings.NOTIFY_EMAIL = "ops@cloudnature.example"

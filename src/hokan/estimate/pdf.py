@@ -4,7 +4,9 @@
 page the way Japanese companies send quotations: title, quotation number and date, the
 customer (御中 / 様) on the left and the issuer on the right, the project name, the total
 in a box, the table of features with standard and hybrid prices, totals, notes (confidence,
-validity, tax) and the discussion agenda. Amounts are JPY, tax excluded (税別).
+validity, tax) and the discussion agenda. Amounts are JPY, tax excluded (税別). Every page has
+a footer with the quotation number, the addressee and 「n / N」; pages after the first a
+running head 「概算お見積書（続き）」 with the number (the table's header row repeats).
 
 Fonts: IPAexゴシック / IPAex明朝 from Debian ``fonts-ipaexfont`` (apt-packages.txt), embedded
 as TrueType subsets so the text is extractable.
@@ -27,6 +29,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from hokan.core.errors import HokanError
@@ -85,6 +88,53 @@ def _styles() -> dict[str, ParagraphStyle]:
         "head": ParagraphStyle("head", parent=base, fontSize=10.5, leading=15, textColor=NAVY, spaceBefore=6,
                                spaceAfter=3),
     }
+
+
+class _NumberedCanvas(Canvas):
+    """A canvas that writes, on every page, a footer with the quotation number and 「n / N」
+    (N known only at the end, so pages are kept until ``save``), and on every page after the
+    first a running head 「概算お見積書（続き）」 with the number, so a loose page 2 still says
+    which quotation it belongs to."""
+
+    quotation_no = ""
+    addressee = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self._decorate(number, total)
+            super().showPage()
+        super().save()
+
+    def _decorate(self, number: int, total: int) -> None:
+        width, height = A4
+        left, right = 18 * mm, width - 18 * mm
+        self.saveState()
+        self.setFillColor(colors.HexColor("#555555"))
+        self.setStrokeColor(colors.HexColor("#9aa8b8"))
+        self.setLineWidth(0.4)
+        self.line(left, 12 * mm, right, 12 * mm)
+        self.setFont(GOTHIC, 7.5)
+        footer = f"概算お見積書　見積番号: {self.quotation_no}"
+        if self.addressee:
+            footer += f"　{self.addressee}"
+        self.drawString(left, 8.5 * mm, footer)
+        self.drawRightString(right, 8.5 * mm, f"{number} / {total}")
+        if number > 1:
+            self.setFont(GOTHIC, 8)
+            self.drawString(left, height - 10 * mm, "概算お見積書（続き）")
+            self.drawRightString(right, height - 10 * mm, f"見積番号: {self.quotation_no}")
+            self.line(left, height - 11.5 * mm, right, height - 11.5 * mm)
+        self.restoreState()
 
 
 def quotation_number(estimate_id: Any, issued_on: date) -> str:
@@ -214,5 +264,11 @@ def render_quotation(estimate: dict[str, Any], contact: dict[str, str], *, estim
     if agenda:
         story.append(KeepTogether([Paragraph("お打ち合わせで確認させていただきたい事項", st["head"]),
                                    *[Paragraph(f"{i}. {escape(str(a))}", st["small"]) for i, a in enumerate(agenda, 1)]]))
-    doc.build(story)
+    quotation_no = quotation_number(estimate_id, issued_on)
+    if name:
+        addressee = f"{company} {name} 様" if company else f"{name} 様"
+    else:
+        addressee = f"{company} 御中" if company else ""
+    canvas_class = type("QuotationCanvas", (_NumberedCanvas,), {"quotation_no": quotation_no, "addressee": addressee})
+    doc.build(story, canvasmaker=canvas_class)
     return buffer.getvalue()
