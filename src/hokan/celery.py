@@ -99,6 +99,8 @@ def configure(celery_app: Celery) -> None:
         # (hokan.leads.schedule) so that an operator's change in the admin stays.
         beat_schedule={
             "estimate-cleanup-expired": {"task": "estimate.cleanup_expired", "schedule": crontab(minute=30, hour=4)},
+            # chunks of killed workers and stalled jobs are sent again (hokan.core.tasks)
+            "core-sweep-jobs": {"task": "core.sweep_jobs", "schedule": float(settings.HOKAN_JOB_SWEEP_INTERVAL_S)},
         },
         worker_hijack_root_logger=False,
     )

@@ -286,6 +286,25 @@ HOKAN_ENRICH_SCHEDULE_CRON = envstr("HOKAN_ENRICH_SCHEDULE_CRON", "0 3 * * *")
 # paid work is idempotent, but wasteful).
 HOKAN_CELERY_VISIBILITY_TIMEOUT_S = envint("HOKAN_CELERY_VISIBILITY_TIMEOUT_S", str(6 * 3600))
 
+# --- jobs, pipelines and the LLM cache (core.jobs, core.pipeline, core.cache) ---------------------
+# A running chunk whose worker has not sent a heartbeat for this many seconds is taken by the next
+# claim (its worker was killed); heartbeats are sent every third of it.
+HOKAN_JOB_LEASE_S = envint("HOKAN_JOB_LEASE_S", "120")
+# Rows (or items) per chunk unless the job says otherwise (document 002 §5.1 chunk_row_limit=500).
+HOKAN_JOB_CHUNK_ROW_LIMIT = envint("HOKAN_JOB_CHUNK_ROW_LIMIT", "500")
+# Retries of a failed chunk before it is marked failed (document 002 §5.1 chunk_retry_limit).
+HOKAN_JOB_CHUNK_RETRY_LIMIT = envint("HOKAN_JOB_CHUNK_RETRY_LIMIT", "3")
+# A failed chunk waits min(this, 2**retry) seconds before it is claimed again (§5.1: 60).
+HOKAN_JOB_RETRY_BACKOFF_MAX_S = envint("HOKAN_JOB_RETRY_BACKOFF_MAX_S", "60")
+# Celery beat looks for chunks of dead workers and stalled jobs this often (seconds).
+HOKAN_JOB_SWEEP_INTERVAL_S = envint("HOKAN_JOB_SWEEP_INTERVAL_S", "60")
+# Items waiting between two pipeline stages (document 002 §1.1 pipeline_queue_size).
+HOKAN_PIPELINE_QUEUE_SIZE = envint("HOKAN_PIPELINE_QUEUE_SIZE", "100")
+# LLM response cache (document 002 §4: 24 h, 10,000 entries per scope); "false" = never cached.
+HOKAN_LLM_CACHE_ENABLED = envbool("HOKAN_LLM_CACHE_ENABLED", "true")
+HOKAN_LLM_CACHE_TTL_S = envint("HOKAN_LLM_CACHE_TTL_S", "86400")
+HOKAN_LLM_CACHE_MAX_ENTRIES = envint("HOKAN_LLM_CACHE_MAX_ENTRIES", "10000")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

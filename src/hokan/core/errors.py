@@ -12,6 +12,8 @@
     ├─ AlreadyPaid(key, status)
     ├─ RateLimited(key, retry_after_s)
     ├─ InputError(source, row, field, reason)
+    ├─ ChunkLost(job_id, chunk_id, reason)
+    ├─ PipelineError(stage, item)
     └─ InvalidValue(field, label, raw, reason)   also a ValueError
 
 Whether an error is retried depends on its type (``LLMTransientError``, ``FetchTimeout``),
@@ -210,3 +212,33 @@ class InvalidValue(HokanError, ValueError):
         self.label = label
         self.raw = raw
         self.reason = reason
+
+
+# --- jobs and pipelines (hokan.core.jobs, hokan.core.pipeline) --------------------------------
+class ChunkLost(HokanError):
+    """This worker no longer holds the chunk: its result must not be stored.
+
+    reason: "reclaimed" (the lease expired and another worker claimed it, or it was settled
+    already), "interrupted" (the job was interrupted: put the chunk back and stop).
+    job_id: the job's public id (str); chunk_id: the chunk's number in the job.
+    """
+
+    def __init__(self, message: str, *, job_id: str, chunk_id: int, reason: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.chunk_id = chunk_id
+        self.reason = reason
+
+
+class PipelineError(HokanError):
+    """A stage (or the source, or the checkpoint) of a ``core.pipeline.Pipeline`` raised: the
+    whole pipeline was stopped. The original exception is chained (``__cause__``).
+
+    stage: the stage's name ("source" / "checkpoint" for those); item: a short repr of the
+    item being processed (at most 200 characters), "" when none.
+    """
+
+    def __init__(self, message: str, *, stage: str, item: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.item = item

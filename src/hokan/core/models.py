@@ -6,6 +6,8 @@ SQLite and PostgreSQL alike; ``hokan.core.budget`` converts to and from ``Decima
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from hokan.core.ja import company_name_key
@@ -121,3 +123,155 @@ class UsageDayRecord(models.Model):
 
 
 from hokan.core.api_keys import ApiKey  # noqa: E402,F401  (declared there, registered with core)
+
+
+# --- LLM response cache (hokan.core.cache) --------------------------------------------------------
+class LLMCacheEntry(models.Model):
+    """One cached LLM answer (hokan.core.cache, design document 002 §4).
+
+    key: SHA-256 hex of every request field that changes the answer (``cache.cache_key``),
+    unique within its ``scope`` (the app: leads, scoring, municipal, ...); each scope has its
+    own entries and its own maximum. response: ``{"data": {...}, "raw_text": str,
+    "citations": [str], "repaired": bool}``; usage: the paid call's ``Usage`` as JSON
+    (``cost_usd`` a decimal string, USD) — what a hit saves.
+    """
+
+    scope = models.CharField("スコープ", max_length=30)
+    key = models.CharField("キー (SHA-256)", max_length=64)
+    provider = models.CharField("プロバイダ", max_length=40)
+    model = models.CharField("モデル", max_length=200, blank=True)
+    response = models.JSONField("回答")
+    usage = models.JSONField("使用量", default=dict)
+    created_at = models.DateTimeField("作成日時")
+    expires_at = models.DateTimeField("有効期限")
+    last_used_at = models.DateTimeField("最終利用日時")
+    hit_count = models.IntegerField("ヒット数", default=0)
+
+    class Meta:
+        verbose_name = "LLMキャッシュ"
+        verbose_name_plural = "LLMキャッシュ"
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="llm_cache_scope_key_unique")]
+        indexes = [
+            # eviction beyond the maximum: the least recently used entries of a scope
+            models.Index(fields=["scope", "last_used_at"], name="llm_cache_scope_lru"),
+            # purge of expired entries of a scope
+            models.Index(fields=["scope", "expires_at"], name="llm_cache_scope_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key[:12]}"
+
+
+class LLMCacheCounter(models.Model):
+    """Hits and misses of the LLM cache per scope, since the counters were created."""
+
+    scope = models.CharField("スコープ", max_length=30, unique=True)
+    hits = models.BigIntegerField("ヒット", default=0)
+    misses = models.BigIntegerField("ミス", default=0)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    class Meta:
+        verbose_name = "LLMキャッシュ統計"
+        verbose_name_plural = "LLMキャッシュ統計"
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.hits}/{self.hits + self.misses}"
+
+
+# --- jobs and chunks (hokan.core.jobs) ------------------------------------------------------------
+class Job(models.Model):
+    """A piece of work split into chunks (hokan.core.jobs; design document 002 §5).
+
+    kind: the chunk handler's name (``jobs.register_chunk_handler``), e.g. "leads.enrich".
+    scope: the app it belongs to (leads, scoring, ...). key: an optional idempotency key
+    (e.g. "leads.nightly:2026-12-01"): creating a job with a key that exists returns that job.
+    status is derived from the chunks (``jobs.refresh_job_status``): completed or failed only
+    when every chunk is; interrupted when stopped on purpose or by a fatal error (``message``).
+    totals: sums of the numeric values of the done chunks' results, written as chunks finish.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待機中"
+        RUNNING = "running", "実行中"
+        COMPLETED = "completed", "完了"
+        FAILED = "failed", "失敗"
+        INTERRUPTED = "interrupted", "中断"
+
+    public_id = models.UUIDField("公開ID", default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField("種類", max_length=60)
+    scope = models.CharField("スコープ", max_length=30, blank=True)
+    key = models.CharField("冪等キー", max_length=200, null=True, blank=True, unique=True)
+    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.PENDING)
+    params = models.JSONField("パラメータ", default=dict, blank=True)
+    message = models.TextField("メッセージ", blank=True)
+    chunk_row_limit = models.IntegerField("チャンクの件数上限")
+    retry_limit = models.IntegerField("チャンクの再試行上限")
+    total_chunks = models.IntegerField("チャンク数", default=0)
+    total_items = models.IntegerField("件数", default=0)
+    totals = models.JSONField("集計", default=dict, blank=True)
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+    started_at = models.DateTimeField("開始日時", null=True, blank=True)
+    finished_at = models.DateTimeField("終了日時", null=True, blank=True)
+    # the last time the sweep (hokan.core.tasks.sweep_jobs) sent tasks for a stalled job
+    swept_at = models.DateTimeField("再投入日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ジョブ"
+        verbose_name_plural = "ジョブ"
+        # the sweep (jobs.sweep_jobs) lists the unfinished jobs
+        indexes = [models.Index(fields=["status"], name="job_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.public_id} ({self.get_status_display()})"
+
+
+class JobChunk(models.Model):
+    """One chunk of a job: rows ``[row_start, row_end)`` (0-based data rows, end exclusive) or
+    ``item_keys`` (a JSON list of the items' keys, e.g. lead ids).
+
+    Claimed by one worker at a time (``jobs.claim_next_chunk``: a conditional UPDATE);
+    ``claim_count`` increases with every claim and is the claim's token: only the holder of
+    the latest claim can heartbeat, complete or fail the chunk. ``heartbeat_at`` older than the
+    lease (HOKAN_JOB_LEASE_S) means the worker is gone and the chunk may be reclaimed.
+    ``available_at``: a chunk put back after a failure waits until then (backoff).
+    result: the handler's JSON summary of the done chunk (counts, cost as strings ...).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待機中"
+        RUNNING = "running", "実行中"
+        DONE = "done", "完了"
+        FAILED = "failed", "失敗"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks", verbose_name="ジョブ")
+    chunk_id = models.IntegerField("チャンク番号")
+    row_start = models.IntegerField("開始行", null=True, blank=True)
+    row_end = models.IntegerField("終了行（含まない）", null=True, blank=True)
+    item_keys = models.JSONField("項目キー", null=True, blank=True)
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.PENDING)
+    retry_count = models.IntegerField("再試行回数", default=0)
+    last_error = models.TextField("最後のエラー", blank=True)
+    claimed_by = models.CharField("担当ワーカー", max_length=200, blank=True)
+    claim_count = models.IntegerField("取得回数", default=0)
+    claimed_at = models.DateTimeField("取得日時", null=True, blank=True)
+    heartbeat_at = models.DateTimeField("最終ハートビート", null=True, blank=True)
+    available_at = models.DateTimeField("再試行可能日時", null=True, blank=True)
+    finished_at = models.DateTimeField("終了日時", null=True, blank=True)
+    result = models.JSONField("結果の要約", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "ジョブのチャンク"
+        verbose_name_plural = "ジョブのチャンク"
+        constraints = [models.UniqueConstraint(fields=["job", "chunk_id"], name="job_chunk_unique")]
+        # claim_next_chunk: the first claimable chunk of a job by number
+        indexes = [models.Index(fields=["job", "status", "chunk_id"], name="job_chunk_claim")]
+
+    @property
+    def item_count(self) -> int:
+        """Rows or items in this chunk."""
+        if self.item_keys is not None:
+            return len(self.item_keys)
+        return (self.row_end or 0) - (self.row_start or 0)
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.chunk_id} ({self.get_status_display()})"
