@@ -95,6 +95,9 @@ def _register_groups() -> None:
     from hokan.estimate.command import app as estimate_app
 
     app.add_typer(estimate_app, name="estimate", help="AI見積もり（設計書004）: 価格計算・データ削除。")
+    from hokan.core.documents.command import app as documents_app
+
+    app.add_typer(documents_app, name="documents", help="PDF・画像の文字を読み取ります（テキスト層・OCR）。")
 
 
 def main() -> None:

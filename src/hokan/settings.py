@@ -155,6 +155,18 @@ HOKAN_FETCH_ALLOW_HOSTS = envlist("HOKAN_FETCH_ALLOW_HOSTS", "")
 # the network. Empty = live fetching.
 HOKAN_SNAPSHOT_DIR = envstr("HOKAN_SNAPSHOT_DIR", "")
 
+# --- documents and OCR (core.documents) -------------------------------------------------------
+# Limits of one PDF or image; a document past one is refused with a Japanese error naming it.
+HOKAN_DOCUMENTS_MAX_BYTES = envint("HOKAN_DOCUMENTS_MAX_BYTES", str(50 * 1024 * 1024))
+HOKAN_DOCUMENTS_MAX_PAGES = envint("HOKAN_DOCUMENTS_MAX_PAGES", "200")  # PDF pages / image frames
+HOKAN_DOCUMENTS_MAX_PIXELS = envint("HOKAN_DOCUMENTS_MAX_PIXELS", "40000000")  # one image or rendered page
+HOKAN_DOCUMENTS_MAX_SECONDS = envfloat("HOKAN_DOCUMENTS_MAX_SECONDS", "120")  # one whole read, OCR included
+HOKAN_DOCUMENTS_RENDER_DPI = envint("HOKAN_DOCUMENTS_RENDER_DPI", "200")  # scanned PDF pages for OCR
+HOKAN_DOCUMENTS_MAX_MEMORY_MB = envint("HOKAN_DOCUMENTS_MAX_MEMORY_MB", "1024")  # the PDF parser process
+# OCR engines tried in order (measured: docs/perf/ocr.md); Tesseract's languages.
+HOKAN_OCR_ENGINES = envlist("HOKAN_OCR_ENGINES", "ppocrv5,tesseract")
+HOKAN_OCR_TESSERACT_LANG = envstr("HOKAN_OCR_TESSERACT_LANG", "jpn+eng")
+
 # --- LLM (core.llm) ------------------------------------------------------------------------
 HOKAN_LLM_PROVIDER = envstr("HOKAN_LLM_PROVIDER", "")  # "" = auto: offline unless a key is set
 HOKAN_LLM_TIMEOUT_S = envfloat("HOKAN_LLM_TIMEOUT_S", "60")

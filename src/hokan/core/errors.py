@@ -12,6 +12,8 @@
     ├─ AlreadyPaid(key, status)
     ├─ RateLimited(key, retry_after_s)
     ├─ InputError(source, row, field, reason)
+    ├─ DocumentError(source) ─ DocumentTooLarge(limit, maximum, actual) · DocumentUnreadable(reason)
+    │                        · DocumentTimeout(seconds) · OcrUnavailable(engine, reason)
     ├─ ChunkLost(job_id, chunk_id, reason)
     ├─ PipelineError(stage, item)
     └─ InvalidValue(field, label, raw, reason)   also a ValueError
@@ -242,3 +244,56 @@ class PipelineError(HokanError):
         super().__init__(message)
         self.stage = stage
         self.item = item
+
+
+# --- documents (hokan.core.documents) -------------------------------------------------------
+class DocumentError(HokanError):
+    """A document (PDF or image) could not be read. ``source``: its file name or URL as given
+    by the caller; the message (Japanese, for the user) names it and says why."""
+
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class DocumentTooLarge(DocumentError):
+    """A limit of ``hokan.core.documents`` was passed, checked before the content is decoded.
+
+    limit: "bytes" | "pages" | "pixels" | "text" | "memory" (the setting
+    ``HOKAN_DOCUMENTS_MAX_<LIMIT>``); maximum: the limit's value; actual: the document's value,
+    or None when only "more than the maximum" is known (e.g. a PDF parser stopped at its memory cap).
+    """
+
+    def __init__(self, message: str, *, source: str, limit: str, maximum: int, actual: int | None) -> None:
+        super().__init__(message, source=source)
+        self.limit = limit
+        self.maximum = maximum
+        self.actual = actual
+
+
+class DocumentUnreadable(DocumentError):
+    """Not a format we read, truncated or corrupt, or encrypted. reason: a short English key
+    ("format", "corrupt", "encrypted", "crashed") for code; the message says it in Japanese."""
+
+    def __init__(self, message: str, *, source: str, reason: str) -> None:
+        super().__init__(message, source=source)
+        self.reason = reason
+
+
+class DocumentTimeout(DocumentError):
+    """Reading the document took longer than its time budget (``seconds``,
+    ``HOKAN_DOCUMENTS_MAX_SECONDS``); the work was stopped, nothing was cached."""
+
+    def __init__(self, message: str, *, source: str, seconds: float) -> None:
+        super().__init__(message, source=source)
+        self.seconds = seconds
+
+
+class OcrUnavailable(DocumentError):
+    """No configured OCR engine could run (``HOKAN_OCR_ENGINES``): ``engine`` is the last one
+    tried, ``reason`` why (package or program missing, engine error)."""
+
+    def __init__(self, message: str, *, source: str, engine: str, reason: str) -> None:
+        super().__init__(message, source=source)
+        self.engine = engine
+        self.reason = reason
