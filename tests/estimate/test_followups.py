@@ -251,6 +251,26 @@ def test_it_addresses_the_customer_like_a_japanese_letter(contact, first_line):
     assert mail.text.startswith(first_line + "\n\n")
 
 
+@pytest.mark.parametrize(("frontend_url", "link"), [
+    ("https://estimate.cloudnature.example/", "AI見積もりのページ: https://estimate.cloudnature.example/"),
+    ("http://localhost:3001", None),  # the development default never reaches a customer
+    ("http://127.0.0.1:3001", None),
+    ("javascript:alert(1)", None),
+    ("", None),
+])
+def test_it_links_the_frontend_in_the_customer_mail_only_when_it_is_public(settings, frontend_url, link):
+    from hokan.estimate.mail import customer_mail
+
+    settings.FRONTEND_URL = frontend_url
+    mail = customer_mail("t@example.jp", {"name": "田中太郎", "company": ""},
+                         {"project_name": "x", "total_cost": {"standard": 1, "hybrid": 1}}, attachment=None)
+    if link:
+        assert link in mail.text and link in mail.html
+        assert mail.text.rstrip().endswith(f"{link}\n\n{settings.ESTIMATE_ISSUER_NAME}")
+    else:
+        assert "AI見積もりのページ" not in mail.text
+
+
 def test_it_shows_the_engine_prices_never_the_llm_s_in_the_response_pdf_and_mails(
         client, gemini, answers, settings, smtp, django_capture_on_commit_callbacks):
     """The LLM changes the prices (and states its own amounts in the texts) twice — in the text

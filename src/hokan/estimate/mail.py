@@ -16,6 +16,7 @@ import base64
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -107,8 +108,22 @@ def _html(paragraphs: list[str]) -> str:
     return f'<div style="font-family: sans-serif; line-height: 1.7;">{body}</div>'
 
 
+def frontend_link() -> str:
+    """``FRONTEND_URL`` for the customer mail (document 004 §10), or "" while it is unset, not
+    http(s), or points at this machine (``http://localhost:3001`` is the development default: a customer
+    must never get a link to localhost)."""
+    url = str(getattr(settings, "FRONTEND_URL", "") or "").strip()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host or host == "localhost" or host.endswith(".localhost") \
+            or host in ("127.0.0.1", "::1"):
+        return ""
+    return url
+
+
 def customer_mail(to: str, contact: dict[str, str], estimate: dict[str, Any], *, attachment: bytes | None) -> Mail:
-    """§9.2: the customer's mail (the PDF attached when there is one)."""
+    """§9.2: the customer's mail (the PDF attached when there is one; ``frontend_link`` above
+    the signature when there is one)."""
     total = estimate.get("total_cost") or {}
     company, name = contact.get("company", ""), contact.get("name", "")
     if company and name:
@@ -128,6 +143,9 @@ def customer_mail(to: str, contact: dict[str, str], estimate: dict[str, Any], *,
         "本見積もりはご回答内容をもとにした概算です。より正確なお見積もりのため、担当者よりご連絡を差し上げます。\nご不明な点がございましたら、お気軽にお問い合わせください。",
         settings.ESTIMATE_ISSUER_NAME,
     ]
+    link = frontend_link()
+    if link:
+        lines.insert(-1, f"AI見積もりのページ: {link}")
     return Mail(to=[to], subject=CUSTOMER_SUBJECT, text="\n\n".join(lines), html=_html(lines), attachment=attachment)
 
 
