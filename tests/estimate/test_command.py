@@ -41,6 +41,29 @@ def test_it_explains_an_unreadable_file_in_japanese(tmp_path):
     assert "JSONとして読めません" in result.output
 
 
+@pytest.mark.parametrize(("change", "step"), [
+    ({"8": 5}, "8"), ({"step_8": True}, "8"), ({"2": ["manufacturing"]}, "2"), ({"3": 21}, "3"),
+    ({"4": {"text": "x"}}, "4"), ({"11": "lots"}, "11"),
+])
+def test_it_exits_2_naming_the_step_for_a_value_of_the_wrong_type(tmp_path, change, step):
+    """Issue 9 §3: ``{"8": 5}`` crashed ``hokan estimate quote`` (``list(5)`` in the engine)."""
+    answers = {"step_1": "corporation", "step_2": "retail", "step_3": "6_20", **change}
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(app, ["quote", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"ステップ{step}「" in result.output and str(path) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_it_exits_2_for_step_8_categories_that_are_not_an_object(tmp_path):
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({"step_1": "corporation", "step_8_categories": ["AIチャットボット"]}), encoding="utf-8")
+    result = runner.invoke(app, ["quote", str(path)])
+    assert result.exit_code == 2
+    assert "step_8_categories" in result.output
+
+
 @pytest.mark.django_db
 def test_it_deletes_sessions_and_estimates_past_the_ttl(settings):
     old = EstimateSession.objects.create()

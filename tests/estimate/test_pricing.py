@@ -162,6 +162,28 @@ def test_it_reports_the_overrun_percentage():
     assert "約12%超過" in budget["message"]
 
 
+@pytest.mark.parametrize(("total", "message"), [
+    (500_001, "ご予算をわずかに超過しています。"),        # 0.0002 %: never "約0%"
+    (502_499, "ご予算をわずかに超過しています。"),        # 0.4998 %
+    (502_500, "ご予算を約1%超過しています。"),            # 0.5 % rounds half up to 1
+    (649_000, "ご予算を約30%超過しています。"),
+    (5_010_000, "ご予算をわずかに超過しています。"),      # 0.2 % over the 3m_5m limit
+])
+def test_it_never_says_about_zero_percent_over(total, message):
+    budget = pricing.check_budget(total, "3m_5m" if total > 1_000_000 else "under_500k")
+    assert budget["message"].startswith(message)
+    assert "約0%" not in budget["message"]
+
+
+@pytest.mark.parametrize("step_8", [5, True, 1.5, {"a": "b"}])
+def test_it_refuses_a_step_8_that_is_not_a_list_naming_the_step(step_8):
+    from hokan.core.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        pricing.calculate(answers(step_8=step_8))
+    assert raised.value.field == "step_8" and "ステップ8「機能」" in str(raised.value)
+
+
 @pytest.mark.parametrize(("changes", "level", "label", "count"), [
     ({}, "high", "±20%", 0),
     ({"step_5": "undecided"}, "medium", "±30%", 1),

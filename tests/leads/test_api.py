@@ -251,6 +251,24 @@ def test_it_protects_a_field_cleared_through_the_api(api, sega):
 
 
 @pytest.mark.django_db
+def test_it_protects_a_field_cleared_through_the_api_that_was_blank_already(api, sega):
+    """Issue 8 §3: clearing a blank field recorded nothing, so the next run filled it."""
+    from hokan.leads.store import missing_fields
+
+    assert sega.capital is None and "capital" in missing_fields(sega, ["capital"])
+    response = api.patch(f"/api/leads/{sega.pk}", {"capital": None, "website_url": None})
+    assert response.status_code == 200, response.content
+    sega.refresh_from_db()
+    sources = {s.field: s for s in sega.sources.all()}
+    assert sources["capital"].method == "manual" and sources["website_url"].method == "manual"
+    assert response.json()["sources"]["capital"]["method"] == "manual"
+    assert missing_fields(sega, ["capital", "website_url", "city"]) == ["city"]  # not sent: still open
+    again = api.patch(f"/api/leads/{sega.pk}", {"capital": None})  # already manual: nothing new
+    assert again.status_code == 200
+    assert sega.sources.filter(field="capital").count() == 1
+
+
+@pytest.mark.django_db
 def test_it_refuses_to_clear_the_company_name(api, sega):
     response = api.patch(f"/api/leads/{sega.pk}", {"name": None})
     assert response.status_code == 422
@@ -276,6 +294,18 @@ def test_it_queues_a_refresh_and_answers_202_with_the_run_id(api, sega, django_c
 
     status = api.get(f"/api/runs/{run.public_id}").json()
     assert (status["status"], status["lead_id"], status["leads_done"]) == ("queued", sega.pk, 0)
+
+
+@pytest.mark.django_db
+def test_it_accepts_the_refresh_without_the_trailing_slash(api, sega, django_capture_on_commit_callbacks):
+    """Issue 8 §3: ``POST …/refresh`` answered 301 (APPEND_SLASH), losing the POST."""
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api.post(f"/api/leads/{sega.pk}/refresh")
+    assert response.status_code == 202, response.content
+    assert response.json()["run_id"] == str(EnrichmentRun.objects.get().public_id)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert api.post(f"/api/leads/{sega.pk}/refresh").status_code == 409  # the same rules
+    assert api.post("/api/leads/999999/refresh").status_code == 404
 
 
 @pytest.mark.django_db
