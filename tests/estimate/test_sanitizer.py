@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hokan.estimate.sanitizer import filter_injection, is_injection, mask_pii, normalise_answers, sanitize
+from hokan.estimate.answers import normalise_answers
+from hokan.estimate.sanitizer import filter_injection, is_injection, mask_pii, sanitize
 
 
 def test_it_normalises_numbered_keys_and_step_values():

@@ -66,6 +66,21 @@ def step_key(key: Any) -> str:
     return f"step_{int(key)}" if key.isascii() and key.isdigit() else key
 
 
+def normalise_answers(answers: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"1": x, "step_2": y}`` -> ``{"step_1": x, "step_2": y}``; other keys are kept.
+
+    Also: step 3 ``21-50`` -> ``21_50``; step 8 ``"a,b"`` -> ``["a", "b"]``. For answers
+    ``clean_answers`` has validated (the sanitiser's first step); a step 8 of another type
+    raises ``InputError`` (``pricing.feature_values``).
+    """
+    result = {step_key(key): value for key, value in (answers or {}).items()}
+    if "step_3" in result:
+        result["step_3"] = normalise_step3(result["step_3"])
+    if "step_8" in result and result["step_8"] is not None:
+        result["step_8"] = feature_values(result["step_8"])
+    return result
+
+
 def _name(step: int) -> str:
     """「ステップ8「機能」」: how a message names a step."""
     return f"ステップ{step}「{STEP_TITLES[step]}」"

@@ -2,7 +2,7 @@
 
 ``sanitize(answers, step_8_categories=None) -> dict`` (the ``user_input`` of §2.2):
 
-1. keys ``"1"``…``"13"`` become ``step_1``…``step_13`` (``normalise_answers``);
+1. keys ``"1"``…``"13"`` become ``step_1``…``step_13`` (``answers.normalise_answers``);
 2. keys ``email``, ``phone``, ``company_name``, ``user_name``, ``address`` and ``step_13``
    are dropped entirely (§4.1);
 3. in every remaining free text, personal data is masked with one token per kind
@@ -25,31 +25,14 @@ from typing import Any
 
 from hokan.core.ja.pii import mask_pii
 from hokan.core.prompt_injection import FILTERED, filter_injection, is_injection
-from hokan.estimate.pricing import FEATURE_TO_CATEGORY, feature_values, normalise_step3
+from hokan.estimate.answers import normalise_answers
+from hokan.estimate.pricing import FEATURE_TO_CATEGORY
 
-__all__ = ["FILTERED", "filter_injection", "is_injection", "mask_pii", "normalise_answers", "sanitize"]
+__all__ = ["FILTERED", "filter_injection", "is_injection", "mask_pii", "sanitize"]
 
 PII_KEYS = frozenset({"email", "phone", "company_name", "user_name", "address", "step_13"})
 INJECTION_FIELDS = ("step_4", "step_12")
 STEP_8_VALUE_MAX_CHARS = 60
-
-def normalise_answers(answers: dict[str, Any] | None) -> dict[str, Any]:
-    """``{"1": x, "step_2": y}`` -> ``{"step_1": x, "step_2": y}``; other keys are kept.
-
-    Also: step 3 ``21-50`` -> ``21_50``; step 8 ``"a,b"`` -> ``["a", "b"]``.
-    """
-    result: dict[str, Any] = {}
-    for key, value in (answers or {}).items():
-        key = str(key).strip()
-        # isdigit() is also true for "①" or "🄁", which int() refuses: ASCII digits only.
-        if key.isascii() and key.isdigit():
-            key = f"step_{int(key)}"
-        result[key] = value
-    if "step_3" in result:
-        result["step_3"] = normalise_step3(result["step_3"])
-    if "step_8" in result and result["step_8"] is not None:
-        result["step_8"] = feature_values(result["step_8"])
-    return result
 
 
 def _mask_value(value: Any) -> Any:
