@@ -14,8 +14,15 @@ Accounting rules:
   nothing we could commit.)
 - An answer that was received is paid, usable or not: its reported cost is committed. For
   LLMOutputError the cost comes from ``error.usage``.
-- When the cost source is "none" (model missing from the price table), the estimate is
-  committed instead of 0, so unknown prices never let spending slip past the limit.
+- When the cost source is "none" (the provider reported no price and the model is missing
+  from the price table), the estimate is committed instead of 0, so unknown prices never let
+  spending slip past the limit.
+- What the caller is told is what the ledger committed: the returned ``Completion.usage``
+  (and ``LLMOutputError.usage``) has ``cost_usd`` = the sum committed for the calls it covers,
+  in whole micro-dollars as the ledger keeps them. With ``cost_source == "none"`` that
+  amount is the reservation estimate (it is not a price the provider quoted). A run summary
+  that adds up ``usage.cost_usd`` therefore agrees with the ledger to the micro-dollar
+  (issue 7 §3: it used to say $0 while the ledger held $0.05 a call).
 - LLMOutputError triggers ONE re-ask with a stricter Japanese instruction appended to the
   user prompt, under a new reservation keyed ``{key}:{attempt}``. A second unusable answer
   is re-raised (its cost committed too).
@@ -30,13 +37,13 @@ Accounting rules:
   no ``created`` attribute are trusted to hand out fresh reservations only.
 
 The committed total therefore equals the sum of the provider-reported costs of every
-answer received.
+answer received (the estimate standing in for a cost nobody reported).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from hokan.core.errors import AlreadyPaid, LLMOutputError
@@ -76,8 +83,9 @@ def complete_json_budgeted(
         are ``{key}:1`` and, for the re-ask, ``{key}:2``.
     reask: False disables the re-ask after an unusable answer.
 
-    Returns the Completion of the usable answer; when a re-ask happened, its ``usage`` is
-    the sum of both calls and ``attempts`` counts the HTTP requests of both.
+    Returns the Completion of the usable answer; its ``usage.cost_usd`` is what the ledger
+    committed (USD, see the module docstring). When a re-ask happened, ``usage`` is the sum
+    of both calls and ``attempts`` counts the HTTP requests of both.
 
     Raises:
         BudgetExceeded: from ``ledger.reserve`` (nothing was called).
@@ -85,7 +93,7 @@ def complete_json_budgeted(
             module docstring); nothing was called.
         LLMTransientError, LLMRequestError, LLMConfigError: from the client (reservation released).
         LLMOutputError: still no JSON object after the re-ask (or with reask=False);
-            ``usage`` on it is the total of the paid attempts.
+            ``usage`` on it is the total of the paid attempts, ``cost_usd`` as committed.
     """
     paid = Usage()
     attempts = 0
@@ -101,8 +109,8 @@ def complete_json_budgeted(
         try:
             completion = client.complete_json(current, timeout_s=timeout_s)
         except LLMOutputError as exc:
-            usage = exc.usage if isinstance(exc.usage, Usage) else Usage(calls=1)
-            ledger.commit(reservation, cost_usd=_committable(usage, estimate_usd))
+            usage = _committed(exc.usage if isinstance(exc.usage, Usage) else Usage(calls=1), estimate_usd)
+            ledger.commit(reservation, cost_usd=usage.cost_usd)
             paid = paid + usage
             if call == max_calls:
                 exc.usage = paid
@@ -114,13 +122,26 @@ def complete_json_budgeted(
             # Anything else (a bug, KeyboardInterrupt) has no reported cost either.
             ledger.release(reservation)
             raise
-        ledger.commit(reservation, cost_usd=_committable(completion.usage, estimate_usd))
+        usage = _committed(completion.usage, estimate_usd)
+        ledger.commit(reservation, cost_usd=usage.cost_usd)
         attempts += completion.attempts
         if call == 1:
-            return completion
-        return dataclasses.replace(completion, usage=paid + completion.usage, attempts=attempts + call - 1)
+            return dataclasses.replace(completion, usage=usage)
+        return dataclasses.replace(completion, usage=paid + usage, attempts=attempts + call - 1)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# The ledger keeps whole micro-dollars, rounding half up (hokan.core.budget.to_micro_usd).
+_MICRO_USD = Decimal("0.000001")
+
+
 def _committable(usage: Usage, estimate_usd: Decimal) -> Decimal:
-    return estimate_usd if usage.cost_source == "none" else usage.cost_usd
+    """The amount to commit for one paid call (USD, whole micro-dollars): the reported or
+    table cost, or the estimate when nobody priced the call (cost_source "none")."""
+    amount = estimate_usd if usage.cost_source == "none" else usage.cost_usd
+    return Decimal(amount).quantize(_MICRO_USD, rounding=ROUND_HALF_UP)
+
+
+def _committed(usage: Usage, estimate_usd: Decimal) -> Usage:
+    """``usage`` with ``cost_usd`` replaced by the amount committed for it."""
+    return dataclasses.replace(usage, cost_usd=_committable(usage, estimate_usd))
