@@ -51,4 +51,10 @@ def fake_openai_server():
 
 
 # Local notification targets (SMTP server, webhook receiver, Slack-format webhook): see tests/fakes/fixtures.py.
-from tests.fakes.fixtures import slack_webhook_receiver, smtp_server, webhook_receiver  # noqa: E402,F401
+from tests.fakes.fixtures import (  # noqa: E402,F401
+    notify_log,
+    notify_settings,
+    slack_webhook_receiver,
+    smtp_server,
+    webhook_receiver,
+)

@@ -19,18 +19,7 @@ SLACK_URL = "slack://T000/B000/XXXX"
 MESSAGE = Message("probe", "【hokan】テスト通知: 3件", "本文の1行目\n対象: 株式会社A&B\n")
 
 
-@pytest.fixture(autouse=True)
-def _notify_settings(settings):
-    settings.HOKAN_NOTIFY_URLS = ""
-    settings.HOKAN_NOTIFY_TIMEOUT_S = 2
-    settings.HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
-    return settings
-
-
-@pytest.fixture
-def notify_log(caplog):
-    caplog.set_level(logging.DEBUG, logger="hokan.notify")
-    return caplog
+pytestmark = pytest.mark.usefixtures("notify_settings")  # tests/fakes/fixtures.py
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -12,10 +12,14 @@
   ``smtp_server.apprise_url(to=...)`` is the apprise URL, ``.messages`` what arrived.
 
 All of them listen on 127.0.0.1 only and stop after the test.
+
+- ``notify_settings``: HOKAN_NOTIFY_URLS empty, a 2 s target timeout, 127.0.0.1 allowed by the
+  SSRF guard (the tests' targets); ``notify_log``: caplog at DEBUG for ``hokan.notify``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +46,17 @@ def slack_webhook_receiver(
 @pytest.fixture
 def smtp_server() -> Iterator[_smtp.SMTPServer]:
     yield from _smtp.serve()
+
+
+@pytest.fixture
+def notify_settings(settings):
+    settings.HOKAN_NOTIFY_URLS = ""
+    settings.HOKAN_NOTIFY_TIMEOUT_S = 2
+    settings.HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+    return settings
+
+
+@pytest.fixture
+def notify_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="hokan.notify")
+    return caplog

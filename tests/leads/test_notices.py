@@ -17,18 +17,7 @@ from hokan.leads import notices
 SLACK_URL = "slack://T000/B000/XXXX"
 
 
-@pytest.fixture(autouse=True)
-def _notify_settings(settings):
-    settings.HOKAN_NOTIFY_URLS = ""
-    settings.HOKAN_NOTIFY_TIMEOUT_S = 2
-    settings.HOKAN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
-    return settings
-
-
-@pytest.fixture
-def notify_log(caplog):
-    caplog.set_level(logging.DEBUG, logger="hokan.notify")
-    return caplog
+pytestmark = pytest.mark.usefixtures("notify_settings")  # tests/fakes/fixtures.py
 
 
 def _raise_in_enrichment() -> BaseException:
