@@ -207,7 +207,8 @@ class _Schema(OpenAPISchema):
             if status in responses or str(status) in responses:
                 continue
             model = ValidationErrorOut if status == 422 else ErrorOut
-            schema = self._create_schema_from_model(model, mode="serialization")[0]
+            # Ninja types this for its parameter models; any pydantic model works (as for responses).
+            schema = self._create_schema_from_model(model, mode="serialization")[0]  # type: ignore[type-var]
             responses[status] = {"description": DOC_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
                                  "content": {self.api.renderer.media_type: {"schema": schema}}}
         return result
