@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import threading
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,6 +22,10 @@ from hokan.core.llm.client import Completion, Usage
 from hokan.core.models import LLMCacheEntry
 from tests.fakes.openai_server import Reply
 from tests.servers import redis_server_url  # noqa: F401  (fixture)
+
+# Every test may touch the database (the "database" backend is a parametrised fixture, and
+# pytest-django only sets up its test database for tests that are marked).
+pytestmark = pytest.mark.django_db
 
 SCHEMA = {"type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]}
 
@@ -55,7 +60,7 @@ def test_the_key_changes_with_everything_that_changes_the_answer_and_not_with_th
     assert len({key, *variants}) == 1 + len(variants)
 
 
-def test_fields_added_to_the_request_later_are_in_the_key_automatically():
+def test_fields_added_to_the_request_later_are_in_the_key_automatically(tmp_path):
     @dataclasses.dataclass(frozen=True)
     class WithImages(JsonRequest):
         images: tuple[bytes, ...] = ()
@@ -67,6 +72,16 @@ def test_fields_added_to_the_request_later_are_in_the_key_automatically():
     assert len(keys) == 3
 
     @dataclasses.dataclass(frozen=True)
+    class WithFile(JsonRequest):
+        attachment: Path | None = None
+
+    pdf = tmp_path / "menu.pdf"
+    pdf.write_bytes(b"%PDF-1.7 one")
+    before = cache_key("gemini", "m", WithFile(**dataclasses.asdict(request()), attachment=pdf))
+    pdf.write_bytes(b"%PDF-1.7 two")  # same path, new content: a new question
+    assert cache_key("gemini", "m", WithFile(**dataclasses.asdict(request()), attachment=pdf)) != before
+
+    @dataclasses.dataclass(frozen=True)
     class WithObject(JsonRequest):
         attachment: object = None
 
@@ -74,11 +89,22 @@ def test_fields_added_to_the_request_later_are_in_the_key_automatically():
         cache_key("gemini", "m", WithObject(**dataclasses.asdict(request()), attachment=threading.Lock()))
 
 
+def test_images_of_a_vision_request_are_part_of_the_key():
+    from hokan.core.llm.client import ImageInput
+
+    shot = ImageInput(b"\x89PNG dashboard 1", "image/png")
+    keys = {cache_key("gemini", "gemini-2.5-flash", request(images=images))
+            for images in [(), (shot,), (ImageInput(b"\x89PNG dashboard 2", "image/png"),),
+                           (shot, shot), (ImageInput(shot.data, "image/jpeg"),)]}
+    assert len(keys) == 5
+    assert cache_key("g", "m", request(images=(shot,))) == cache_key(
+        "g", "m", request(images=(ImageInput(b"\x89PNG dashboard 1", "image/png"),)))
+
+
 # --- both backends ---------------------------------------------------------------------------------
 @pytest.fixture(params=["database", "redis"])
 def make_cache(request):
     if request.param == "database":
-        request.getfixturevalue("db")
         return lambda ttl_s=60, max_entries=100: DatabaseCache(ttl_s=ttl_s, max_entries=max_entries)
     url = request.getfixturevalue("redis_server_url")
     client = redis.Redis.from_url(url)
@@ -142,7 +168,7 @@ def test_redis_down_is_a_miss_and_stores_nothing_without_raising(caplog):
     assert "unavailable" in caplog.text
 
 
-def test_the_backend_follows_redis_url(settings, db, redis_server_url):  # noqa: F811
+def test_the_backend_follows_redis_url(settings, redis_server_url):  # noqa: F811
     settings.REDIS_URL = ""
     assert isinstance(get_cache(), DatabaseCache)
     assert get_cache().ttl_s == 86400 and get_cache().max_entries == 10000  # document 002 §4 defaults
@@ -158,7 +184,6 @@ def provider(fake_openai_server):
     return OpenAICompatClient("openai", "gpt-4.1-mini", "test-key", fake_openai_server.v1_url, max_retries=0)
 
 
-@pytest.mark.django_db
 def test_a_hit_sends_nothing_and_costs_nothing(provider, fake_openai_server):
     fake_openai_server.enqueue(Reply.json({"score": 0.7}, cost_usd=Decimal("0.004")))
     client = CachedClient(provider, scope="scoring", cache=DatabaseCache(ttl_s=60, max_entries=10))
@@ -175,7 +200,6 @@ def test_a_hit_sends_nothing_and_costs_nothing(provider, fake_openai_server):
     assert (row.scope, row.provider, row.model, row.hit_count) == ("scoring", "openai", "gpt-4.1-mini", 1)
 
 
-@pytest.mark.django_db
 def test_errors_and_repaired_or_rejected_answers_are_not_stored(provider, fake_openai_server):
     cache = DatabaseCache(ttl_s=60, max_entries=10)
     client = CachedClient(provider, scope="scoring", cache=cache)
@@ -193,7 +217,6 @@ def test_errors_and_repaired_or_rejected_answers_are_not_stored(provider, fake_o
     assert not LLMCacheEntry.objects.filter(scope="strict").exists()
 
 
-@pytest.mark.django_db
 def test_a_hit_reserves_no_budget_because_the_cache_wraps_the_budgeted_call(provider, fake_openai_server):
     ledger = DatabaseLedger(Limits(cost_usd=Decimal("1"), calls=10, daily_records_setting=0))
 

@@ -72,7 +72,8 @@ def cache_key(provider: str, model: str, request: Any) -> str:
 
     Raises:
         TypeError: a field holds a value with no canonical form (not JSON data, bytes,
-            Decimal, a dataclass or a path) — refused rather than silently left out of the key.
+            Decimal, a dataclass or a readable file path) — refused rather than silently left
+            out of the key.
     """
     if not dataclasses.is_dataclass(request):
         raise TypeError(f"cache_key: expected a request dataclass, got {type(request).__name__}")
@@ -99,8 +100,12 @@ def _canonical(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"type": type(value).__name__,
                 "fields": {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if hasattr(value, "__fspath__"):
-        return {"path": str(value)}
+    if hasattr(value, "__fspath__"):  # a file sent by path: its content is what the model sees
+        try:
+            with open(value, "rb") as f:
+                return {"file_sha256": hashlib.file_digest(f, "sha256").hexdigest()}
+        except OSError as exc:
+            raise TypeError(f"cache_key: cannot read {value}: {exc}") from exc
     raise TypeError(f"cache_key: no canonical form for {type(value).__name__}")
 
 
