@@ -184,6 +184,15 @@ OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
 AZURE_OPENAI_API_KEY = envstr("AZURE_OPENAI_API_KEY", "")
 AZURE_OPENAI_ENDPOINT = envstr("AZURE_OPENAI_ENDPOINT", "")
 AZURE_OPENAI_API_VERSION = envstr("AZURE_OPENAI_API_VERSION", "")
+# GEMINI_API_KEY (with the estimate settings below) also serves HOKAN_LLM_PROVIDER=gemini.
+# The other apps' LLM (hokan.core.llm.get_client(profile=...)): scoring, municipal and knowledge
+# use the HOKAN_LLM_* settings above unless these name another provider / model ("" = the same).
+HOKAN_SCORING_LLM_PROVIDER = envstr("HOKAN_SCORING_LLM_PROVIDER", "")
+HOKAN_SCORING_LLM_MODEL = envstr("HOKAN_SCORING_LLM_MODEL", "")
+HOKAN_MUNICIPAL_LLM_PROVIDER = envstr("HOKAN_MUNICIPAL_LLM_PROVIDER", "")
+HOKAN_MUNICIPAL_LLM_MODEL = envstr("HOKAN_MUNICIPAL_LLM_MODEL", "")
+HOKAN_KNOWLEDGE_LLM_PROVIDER = envstr("HOKAN_KNOWLEDGE_LLM_PROVIDER", "")
+HOKAN_KNOWLEDGE_LLM_MODEL = envstr("HOKAN_KNOWLEDGE_LLM_MODEL", "")
 
 # --- usage ledger (core.budget), one scope per app ------------------------------------------
 # The leads scope keeps the names of design document 000 §8 / §12. A monthly limit of 0 closes
@@ -216,6 +225,10 @@ GEMINI_MODEL = envstr("GEMINI_MODEL", "gemini-2.5-flash")
 OPENAI_MODEL = envstr("OPENAI_MODEL", "gpt-4.1-nano")
 LLM_MAX_RETRIES = envint("LLM_MAX_RETRIES", "3")
 LLM_TIMEOUT = envfloat("LLM_TIMEOUT", "45")  # seconds per LLM request
+# All LLM calls of one request path (step 7's questions; generate's text and audit), retries and
+# waits included, end within this many seconds, then the fallback answers: below gunicorn's 120 s
+# worker timeout (hokan serve), so a hung provider never kills the worker. 0 = no deadline.
+ESTIMATE_LLM_DEADLINE_S = envfloat("ESTIMATE_LLM_DEADLINE_S", "90")
 AUDIT_ENABLED = envbool("AUDIT_ENABLED", "true")
 AUDIT_TEMPERATURE = envfloat("AUDIT_TEMPERATURE", "0.3")
 RESEND_API_KEY = envstr("RESEND_API_KEY", "")

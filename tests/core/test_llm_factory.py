@@ -1,6 +1,8 @@
-"""get_client: provider selection from settings; OfflineClient."""
+"""get_client: provider selection from settings per profile (leads, estimate, scoring, ...); OfflineClient."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 
@@ -23,6 +25,10 @@ def llm_settings(settings):
     settings.AZURE_OPENAI_API_KEY = ""
     settings.AZURE_OPENAI_ENDPOINT = ""
     settings.AZURE_OPENAI_API_VERSION = ""
+    settings.GEMINI_API_KEY = ""
+    for profile in ("SCORING", "MUNICIPAL", "KNOWLEDGE"):
+        setattr(settings, f"HOKAN_{profile}_LLM_PROVIDER", "")
+        setattr(settings, f"HOKAN_{profile}_LLM_MODEL", "")
     settings.HOKAN_LLM_MAX_RETRIES = 3
     settings.HOKAN_LLM_TIMEOUT_S = 60.0
     settings.HOKAN_LLM_RATE_LIMIT_WAIT_S = 600.0
@@ -95,3 +101,104 @@ def test_the_offline_client_refuses_to_answer():
     with pytest.raises(LLMConfigError) as caught:
         OfflineClient().complete_json(request)
     assert "offline" in str(caught.value)
+
+
+# --- Gemini and profiles ------------------------------------------------------------------------
+def test_gemini_is_a_registered_provider(llm_settings):
+    from hokan.core.llm import PROVIDERS, GeminiClient
+
+    assert "gemini" in PROVIDERS
+    llm_settings.HOKAN_LLM_PROVIDER = "gemini"
+    llm_settings.GEMINI_API_KEY = "g-test"
+    llm_settings.HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD = "0.5"
+    client = get_client()
+    assert isinstance(client, GeminiClient)
+    assert (client.model, client.profile, client.scope) == ("gemini-2.5-flash", "leads", "leads")
+    assert client.price_table["gemini-2.5-flash"].input_per_mtok_usd == Decimal("0.5")
+    llm_settings.GEMINI_API_KEY = ""
+    with pytest.raises(LLMConfigError):
+        get_client()
+
+
+def test_a_gemini_key_alone_does_not_switch_leads_to_gemini(llm_settings):
+    llm_settings.GEMINI_API_KEY = "g-test"  # the estimate app's key
+    assert isinstance(get_client(), OfflineClient)
+
+
+def test_every_client_names_its_profile_and_ledger_scope(llm_settings):
+    llm_settings.PERPLEXITY_API_KEY = "pplx-test"
+    for profile in ("leads", "scoring", "municipal", "knowledge"):
+        client = get_client(profile=profile)
+        assert (client.provider, client.profile, client.scope) == ("perplexity", profile, profile)
+    llm_settings.PERPLEXITY_API_KEY = ""
+    offline = get_client(profile="scoring")
+    assert isinstance(offline, OfflineClient) and offline.scope == "scoring"
+    with pytest.raises(LLMConfigError):
+        get_client(profile="marketing")
+
+
+def test_shared_profiles_use_the_leads_settings_unless_overridden(llm_settings):
+    llm_settings.OPENAI_API_KEY = "sk-test"
+    llm_settings.GEMINI_API_KEY = "g-test"
+    llm_settings.HOKAN_LLM_MODEL = "gpt-4.1"
+    llm_settings.HOKAN_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    llm_settings.HOKAN_LLM_TIMEOUT_S = 33.0
+    scoring = get_client(profile="scoring")
+    assert (scoring.provider, scoring.model, scoring.timeout_s) == ("openai", "gpt-4.1", 33.0)
+    assert str(scoring._sdk.base_url).rstrip("/") == "http://127.0.0.1:9/v1"
+
+    llm_settings.HOKAN_SCORING_LLM_MODEL = "gpt-4.1-nano"
+    assert get_client(profile="scoring").model == "gpt-4.1-nano"
+    assert get_client(profile="leads").model == "gpt-4.1"
+
+    # another provider: the leads model, base URL and price overrides do not carry over
+    llm_settings.HOKAN_SCORING_LLM_MODEL = ""
+    llm_settings.HOKAN_MUNICIPAL_LLM_PROVIDER = "gemini"
+    llm_settings.HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD = "9"
+    municipal = get_client(profile="municipal")
+    assert (municipal.provider, municipal.model) == ("gemini", "gemini-2.5-flash")
+    assert municipal.base_url == "https://generativelanguage.googleapis.com"
+    assert municipal.price_table["gemini-2.5-flash"].input_per_mtok_usd == Decimal("0.30")
+    llm_settings.HOKAN_KNOWLEDGE_LLM_PROVIDER = "powerplexy"
+    with pytest.raises(LLMConfigError) as caught:
+        get_client(profile="knowledge")
+    assert "HOKAN_KNOWLEDGE_LLM_PROVIDER" in str(caught.value)
+
+
+@pytest.fixture
+def estimate_settings(llm_settings):
+    llm_settings.LLM_PROVIDER = "gemini"
+    llm_settings.GEMINI_API_KEY = ""
+    llm_settings.GEMINI_MODEL = "gemini-2.5-flash"
+    llm_settings.GEMINI_BASE_URL = ""
+    llm_settings.OPENAI_MODEL = "gpt-4.1-nano"
+    llm_settings.OPENAI_BASE_URL = ""
+    llm_settings.LLM_TIMEOUT = 45.0
+    llm_settings.LLM_MAX_RETRIES = 3
+    llm_settings.ESTIMATE_LLM_RETRY_WAIT_MAX_S = 5.0
+    llm_settings.ESTIMATE_LLM_DEADLINE_S = 90.0
+    return llm_settings
+
+
+def test_the_estimate_profile_keeps_document_004s_names(estimate_settings):
+    from hokan.core.llm import GeminiClient
+
+    assert isinstance(get_client(profile="estimate"), OfflineClient)  # no key → the fallback templates
+    estimate_settings.GEMINI_API_KEY = "g-test"
+    estimate_settings.HOKAN_LLM_MODEL = "sonar-pro"  # the leads settings play no part
+    gemini = get_client(profile="estimate")
+    assert isinstance(gemini, GeminiClient)
+    assert (gemini.model, gemini.timeout_s, gemini.max_retries, gemini.deadline_s) == ("gemini-2.5-flash", 45.0, 2, 90.0)
+    assert gemini.retry_policy.max_wait_s == 5.0 and gemini.retry_policy.rate_limit_wait_s is None
+
+    estimate_settings.LLM_PROVIDER = "openai"
+    assert isinstance(get_client(profile="estimate"), OfflineClient)
+    estimate_settings.OPENAI_API_KEY = "sk-test"
+    openai_client = get_client(profile="estimate")
+    assert (openai_client.provider, openai_client.model, openai_client.profile) == ("openai", "gpt-4.1-nano", "estimate")
+
+    estimate_settings.LLM_PROVIDER = "fallback"
+    assert isinstance(get_client(profile="estimate"), OfflineClient)
+    estimate_settings.LLM_PROVIDER = "azure"
+    with pytest.raises(LLMConfigError):
+        get_client(profile="estimate")

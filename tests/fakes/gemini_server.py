@@ -10,7 +10,10 @@
         ...
         assert server.requests[0].json["generationConfig"]["temperature"] == 0.5
 
-Endpoint: ``POST /v1beta/models/{model}:generateContent`` with the key in the
+Endpoints: ``POST /v1beta/models/{model}:generateContent`` and
+``POST /v1beta/models/{model}:batchEmbedContents`` (``{"requests": [{"model": "models/...",
+"content": {"parts": [{"text"}]}}]}`` → ``{"embeddings": [{"values": [floats]}]}``, vectors
+from the SHA-256 of each text, ``embedding_dims`` long) with the key in the
 ``x-goog-api-key`` header (or ``?key=``), else 403 PERMISSION_DENIED like Google (an
 invalid key is 400 API_KEY_INVALID there; both are refusals). Answers are the real
 response shape: ``candidates[0].content.parts[0].text``, ``finishReason``,
@@ -28,6 +31,8 @@ Replies are queued (``enqueue``); when the queue is empty ``default_reply`` (or,
 - ``GeminiReply.error(status, message)``   any error (500 INTERNAL, 503 UNAVAILABLE, 400 ...)
 - ``GeminiReply.slow(delay_s, then)``      waits before answering (a timeout when the client
                                            gives up first)
+- ``GeminiReply.hang()``                   accepts the request and never answers (until the
+                                           server stops): the hung provider of issue 9 §1
 
 Every request is recorded in ``server.requests`` (method, path, model, headers, json).
 """
@@ -44,9 +49,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.local_http import JSONHandler, LocalHTTPServer
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer, fake_embedding
 
-_PATH = re.compile(r"^/v1beta/models/([^/:]+):generateContent$")
+_PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|batchEmbedContents)$")
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
                  500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
@@ -64,6 +69,7 @@ class GeminiReply:
     output_tokens: int = 60
     thoughts_tokens: int = 20
     finish_reason: str = "STOP"
+    hangs: bool = False  # never answer (``hang()``)
 
     @classmethod
     def json(cls, data: Any, **kwargs: Any) -> "GeminiReply":
@@ -87,6 +93,11 @@ class GeminiReply:
     def error(cls, status: int, message: str = "An internal error has occurred.") -> "GeminiReply":
         body = {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
         return cls(status=status, body=body)
+
+    @classmethod
+    def hang(cls) -> "GeminiReply":
+        """Accept the request and never answer (the connection stays open until ``stop()``)."""
+        return cls(hangs=True)
 
     @classmethod
     def slow(cls, delay_s: float, then: "GeminiReply | None" = None) -> "GeminiReply":
@@ -123,8 +134,9 @@ class FakeGeminiServer(LocalHTTPServer):
     thread_name = "fake-gemini"
 
     def __init__(self, *, api_key: str = "test-key", default_reply: GeminiReply | None = None,
-                 responder: Callable[[dict[str, Any]], GeminiReply] | None = None) -> None:
+                 responder: Callable[[dict[str, Any]], GeminiReply] | None = None, embedding_dims: int = 8) -> None:
         self.api_key = api_key
+        self.embedding_dims = embedding_dims
         self.default_reply = default_reply or GeminiReply.json({"ok": True})
         self.responder = responder
         super().__init__()
@@ -147,6 +159,17 @@ class FakeGeminiServer(LocalHTTPServer):
             return self._queue.get_nowait()
         except queue.Empty:
             return self.responder(body) if self.responder else self.default_reply
+
+    def vector(self, text: str) -> list[float]:
+        """The fake's embedding of ``text`` (tests/fakes/local_http.py ``fake_embedding``)."""
+        return fake_embedding(text, self.embedding_dims)
+
+    def embedding_body(self, reply: GeminiReply, body: dict[str, Any]) -> dict[str, Any]:
+        if reply.body is not None:
+            return reply.body
+        texts = ["".join(p.get("text", "") for p in (r.get("content") or {}).get("parts", []))
+                 for r in body.get("requests") or []]
+        return {"embeddings": [{"values": self.vector(t)} for t in texts]}
 
     @staticmethod
     def response_body(reply: GeminiReply, model: str) -> dict[str, Any]:
@@ -177,6 +200,19 @@ class _Handler(JSONHandler):
         if key != fake.api_key:
             return self.send_json(403, {"error": {"code": 403, "message": "Method doesn't allow unregistered callers.",
                                               "status": "PERMISSION_DENIED"}})
+        if match.group(2) == "batchEmbedContents":
+            if not isinstance(body, dict) or not body.get("requests"):
+                return self.send_json(400, {"error": {"code": 400, "message": "* requests is empty",
+                                                      "status": "INVALID_ARGUMENT"}})
+            try:  # scripted replies apply; the responder is for generateContent only
+                reply = fake._queue.get_nowait()
+            except queue.Empty:
+                reply = GeminiReply()
+            if reply.hangs:
+                return self.hang()
+            if reply.status != 200:
+                return self.send_json(reply.status, reply.body or {}, reply.headers)
+            return self.send_json(200, fake.embedding_body(reply, body), reply.headers)
         if not isinstance(body, dict) or not body.get("contents"):
             return self.send_json(400, {"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified",
                                               "status": "INVALID_ARGUMENT"}})
@@ -185,6 +221,8 @@ class _Handler(JSONHandler):
             return self.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
                                               "responseJsonSchema requires responseMimeType and excludes responseSchema"}})
         reply = fake._next_reply(body)
+        if reply.hangs:
+            return self.hang()
         if reply.latency_s:
             time.sleep(reply.latency_s)
         if reply.status != 200:

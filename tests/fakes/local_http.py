@@ -36,6 +36,7 @@ server down, closes the socket and joins the serving thread; it may be called tw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 HOST = "127.0.0.1"
+
+
+def fake_embedding(text: str, dims: int) -> list[float]:
+    """A deterministic stand-in embedding of ``text`` for the LLM fakes: ``dims`` floats in
+    [-1, 1) taken from its SHA-256 (same text, same vector; different texts differ)."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [round(digest[i % len(digest)] / 128 - 1, 6) for i in range(dims)]
 
 
 @dataclass(frozen=True)

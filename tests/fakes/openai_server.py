@@ -24,6 +24,12 @@ Endpoints (all POST, JSON body):
   Bearer key; the answer is a ``response`` object (``output[]`` with a ``search_results`` item
   when citations are scripted and a ``message`` item with ``output_text``; ``usage`` with
   ``input_tokens`` / ``output_tokens`` / ``cost.total_cost``; ``status``).
+- ``/embeddings``, ``/v1/embeddings``, ``/openai/deployments/{deployment}/embeddings`` (OpenAI
+  embeddings): ``{"model", "input": [texts]}`` → ``{"object": "list", "data": [{"object":
+  "embedding", "index", "embedding": [floats]}], "model", "usage": {"prompt_tokens",
+  "total_tokens"}}``; the vectors are deterministic (SHA-256 of the text, ``embedding_dims``
+  long), tokens are counted as characters. Scripted error / slow / hang replies apply too;
+  ``Reply.json({"data": [...]})`` replaces the body (a malformed answer).
 
 Replies are scripted per request with a queue of ``Reply`` objects (``enqueue``); when the
 queue is empty, ``default_reply`` is used (a JSON answer ``{"ok": true}``). Each reply:
@@ -41,6 +47,8 @@ queue is empty, ``default_reply`` is used (a JSON answer ``{"ok": true}``). Each
   reported, the server default comes from ``report_cost``), ``citations=``,
   ``search_results=``, ``finish_reason=`` ("length" → Responses status "incomplete").
 - ``Reply.failed_run()``          Responses only: HTTP 200 with ``status: "failed"``
+- ``Reply.hang()``                accepts the request and never answers (until the server stops):
+                                  the hung provider of the deadline tests
 
 Every request received is recorded in ``server.requests`` (``RecordedRequest``: method,
 path, query, headers, json, deployment) in arrival order, including refused ones.
@@ -59,9 +67,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.local_http import JSONHandler, LocalHTTPServer, RecordedHTTPRequest
+from tests.fakes.local_http import JSONHandler, LocalHTTPServer, RecordedHTTPRequest, fake_embedding
 
-_AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
+_AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|embeddings)$")
+_EMBEDDING_PATHS = ("/embeddings", "/v1/embeddings")
 _CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
 _RESPONSES_PATHS = ("/responses", "/v1/responses", "/v1/agent")
 
@@ -86,6 +95,7 @@ class Reply:
     search_results: list[dict[str, Any]] | None = None
     finish_reason: str = "stop"
     run_status: str | None = None  # Responses only; None = "completed" (or "incomplete" on "length")
+    hangs: bool = False  # never answer (``hang()``)
 
     @classmethod
     def json(cls, data: Any, **kwargs: Any) -> "Reply":
@@ -121,6 +131,11 @@ class Reply:
     def failed_run(cls, message: str = "upstream model error") -> "Reply":
         """Responses API: HTTP 200 with ``status: "failed"`` and an ``error`` object."""
         return cls(content=None, run_status="failed", body={"code": "server_error", "message": message})
+
+    @classmethod
+    def hang(cls) -> "Reply":
+        """Accept the request and never answer (the connection stays open until ``stop()``)."""
+        return cls(hangs=True)
 
     @classmethod
     def slow(cls, delay_s: float, then: "Reply | None" = None) -> "Reply":
@@ -162,8 +177,10 @@ class FakeOpenAIServer(LocalHTTPServer):
         model: str = "sonar",
         report_cost: bool = True,
         default_reply: Reply | None = None,
+        embedding_dims: int = 8,
     ) -> None:
         self.api_key = api_key
+        self.embedding_dims = embedding_dims
         self.model = model
         self.report_cost = report_cost
         self.default_reply = default_reply or Reply.json({"ok": True})
@@ -288,6 +305,24 @@ class FakeOpenAIServer(LocalHTTPServer):
             "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         }
 
+    def embedding_body(self, reply: Reply, request_json: dict[str, Any]) -> dict[str, Any]:
+        """The embeddings ``list`` object for a 200 reply (``reply.body`` replaces it when given)."""
+        if reply.body is not None:
+            return reply.body
+        texts = request_json.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        tokens = sum(len(str(t)) for t in texts)
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": self.vector(str(t))} for i, t in enumerate(texts)],
+            "model": request_json.get("model") or "text-embedding-3-small",
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    def vector(self, text: str) -> list[float]:
+        """The fake's embedding of ``text`` (tests/fakes/local_http.py ``fake_embedding``)."""
+        return fake_embedding(text, self.embedding_dims)
+
     def _reported_cost(self, reply: Reply) -> Decimal | None:
         """The USD cost put in ``usage.cost``; None when the answer reports no cost."""
         if reply.cost_usd is True:
@@ -332,7 +367,8 @@ class _Handler(JSONHandler):
         )
 
         responses = parts.path in _RESPONSES_PATHS
-        if not azure and not responses and parts.path not in _CHAT_PATHS:
+        embeddings = parts.path in _EMBEDDING_PATHS or (azure is not None and azure.group(2) == "embeddings")
+        if not azure and not responses and not embeddings and parts.path not in _CHAT_PATHS:
             return self.send_json(404, {"error": {"message": f"no route {parts.path}", "type": "not_found", "code": None}})
         bearer = self.headers.get("Authorization", "")
         key_ok = bearer == f"Bearer {fake.api_key}" or (azure is not None and self.headers.get("api-key") == fake.api_key)
@@ -346,10 +382,14 @@ class _Handler(JSONHandler):
             return self.send_json(400, {"error": {"message": "body must be JSON", "type": "invalid_request_error", "code": None}})
 
         reply = fake._next_reply()
+        if reply.hangs:
+            return self.hang()
         if reply.latency_s:
             time.sleep(reply.latency_s)
         if reply.status != 200:
             return self.send_json(reply.status, reply.body or {}, reply.headers)
+        if embeddings:
+            return self.send_json(200, fake.embedding_body(reply, body), reply.headers)
         if responses:
             return self.send_json(200, fake.response_body(reply, body), reply.headers)
         if reply.run_status == "failed":
