@@ -2,24 +2,50 @@
 
 - APIキー: create a key (its full text is shown once, on the page after saving; only its
   SHA-256 is stored), deactivate it, see when it was last used.
-- 月間使用量: the usage page instead of a row list — this month's calls and cost against the
-  limits, today's records against the daily limit (``budget.get_ledger().snapshot()``), and the
-  recent enrichment runs with their outcome.
+- 月間使用量: the usage page instead of a row list — for every ledger scope (app), this month's
+  calls and cost against its limits and today's records against its daily limit
+  (``budget.snapshots()``), then the sections apps add (the leads app: its recent runs).
+
+core never imports an app: an app adds a section to the usage page with
+``register_usage_section(template, context)`` from its own admin module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import redis
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils.safestring import SafeString
 
 from hokan.core.api_keys import KEY_PREFIX, ApiKey, new_key_material
-from hokan.core.budget import get_ledger
+from hokan.core.budget import setting_names, snapshots
 from hokan.core.models import UsageMonth
 
-RECENT_RUNS = 20
+
+@dataclass(frozen=True)
+class UsageSection:
+    """A section an app adds below the meters of the usage page.
+
+    template: a template name (in the app's templates/); context(request) -> its context dict.
+    """
+
+    template: str
+    context: Callable[[HttpRequest], dict[str, Any]]
+
+
+USAGE_SECTIONS: list[UsageSection] = []
+
+
+def register_usage_section(template: str, context: Callable[[HttpRequest], dict[str, Any]]) -> None:
+    """Add a section to the usage page (called from an app's admin.py; once per template)."""
+    if not any(section.template == template for section in USAGE_SECTIONS):
+        USAGE_SECTIONS.append(UsageSection(template, context))
 
 
 @admin.register(ApiKey)
@@ -74,29 +100,36 @@ class UsageAdmin(admin.ModelAdmin):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        from hokan.leads.admin import TRIGGER_LABELS
-        from hokan.leads.models import EnrichmentRun
-
-        snap = get_ledger().snapshot()
-        runs = list(EnrichmentRun.objects.select_related("lead").order_by("-started_at")[:RECENT_RUNS])
-        reserved_calls = f"（処理中 {snap.reserved_calls:,} 件）" if snap.reserved_calls else ""
-        reserved_cost = f"（処理中 ${snap.reserved_cost_usd:,.2f}）" if snap.reserved_cost_usd else ""
-        meters = [
-            ("今月の API 呼び出し数", f"{snap.calls:,} 件{reserved_calls}", f"{snap.call_limit:,} 件",
-             f"{snap.remaining_calls:,} 件", _percent(snap.calls + snap.reserved_calls, snap.call_limit)),
-            ("今月の API コスト", f"${snap.cost_usd:,.2f}{reserved_cost}", f"${snap.cost_limit_usd:,.2f}",
-             f"${snap.remaining_cost_usd:,.2f}", _percent(snap.cost_usd + snap.reserved_cost_usd, snap.cost_limit_usd)),
-            ("今日の処理件数", f"{snap.records_today:,} 件", f"{snap.daily_record_limit:,} 件／日",
-             f"{snap.remaining_records_today:,} 件", _percent(snap.records_today, snap.daily_record_limit)),
-        ]
+        scopes, unreadable = [], ""
+        try:
+            snaps = snapshots()
+        except redis.exceptions.RedisError as exc:
+            snaps, unreadable = [], f"Redis に接続できないため使用量を表示できません（{type(exc).__name__}）。"
+        for snap in snaps:
+            reserved_calls = f"（処理中 {snap.reserved_calls:,} 件）" if snap.reserved_calls else ""
+            reserved_cost = f"（処理中 ${snap.reserved_cost_usd:,.2f}）" if snap.reserved_cost_usd else ""
+            meters = [
+                ("今月の API 呼び出し数", f"{snap.calls:,} 件{reserved_calls}", f"{snap.call_limit:,} 件",
+                 f"{snap.remaining_calls:,} 件", _percent(snap.calls + snap.reserved_calls, snap.call_limit)),
+                ("今月の API コスト", f"${snap.cost_usd:,.2f}{reserved_cost}", f"${snap.cost_limit_usd:,.2f}",
+                 f"${snap.remaining_cost_usd:,.2f}",
+                 _percent(snap.cost_usd + snap.reserved_cost_usd, snap.cost_limit_usd)),
+                ("今日の処理件数", f"{snap.records_today:,} 件", f"{snap.daily_record_limit:,} 件／日",
+                 f"{snap.remaining_records_today:,} 件", _percent(snap.records_today, snap.daily_record_limit)),
+            ]
+            names = setting_names(snap.scope)
+            scopes.append({"snap": snap, "meters": meters, "closed": snap.call_limit == 0 or snap.cost_limit_usd == 0,
+                           "settings": f"{names['cost']} / {names['calls']}"})
+        sections = [SafeString(render_to_string(section.template, section.context(request), request))
+                    for section in USAGE_SECTIONS]
         context = {
             **self.admin_site.each_context(request),
             "title": "使用量（今月・今日）",
             "opts": self.opts,
-            "snap": snap,
-            "meters": meters,
-            "runs": [(run, TRIGGER_LABELS.get(run.trigger, run.trigger), f"${run.cost_micro_usd / 1_000_000:,.4f}")
-                     for run in runs],
+            "snap": scopes[0]["snap"] if scopes else None,
+            "scopes": scopes,
+            "unreadable": unreadable,
+            "sections": sections,
         }
         return TemplateResponse(request, "admin/core/usage.html", context)
 

@@ -31,6 +31,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from import_export.results import RowResult
 
+from hokan.core.admin import register_usage_section
 from hokan.core.errors import InputError
 from hokan.core.tabular import decode_csv
 from hokan.leads.columns import BY_NAME, COLUMNS, ENRICHABLE_FIELDS, VALUE_FIELDS
@@ -440,3 +441,16 @@ class EnrichmentRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
+# --- the leads section of the usage page (hokan.core.admin: core does not import this app) -------
+RECENT_RUNS = 20
+
+
+def _usage_runs(request: HttpRequest) -> dict[str, Any]:
+    """The recent enrichment runs with their outcome, below the usage meters."""
+    runs = EnrichmentRun.objects.select_related("lead").order_by("-started_at")[:RECENT_RUNS]
+    return {"runs": [(run, TRIGGER_LABELS.get(run.trigger, run.trigger), f"${run.cost_micro_usd / 1_000_000:,.4f}")
+                     for run in runs]}
+
+
+register_usage_section("admin/leads/usage_runs.html", _usage_runs)

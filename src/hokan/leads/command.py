@@ -210,19 +210,8 @@ def _print_summary(report) -> None:
 
 
 def usage() -> None:
-    """今月の API 使用量と上限を表示します。"""
-    from hokan.core.budget import get_ledger
+    """今月の API 使用量と上限を、アプリ（スコープ）ごとに表示します。"""
+    # Every scope's usage is core's (hokan.core.budget_command); registered by cli.py from here.
+    from hokan.core.budget_command import usage as show_usage
 
-    snap = get_ledger().snapshot()
-    table = Table(title=f"API 使用量（{snap.month}）")
-    table.add_column("項目")
-    table.add_column("使用", justify="right")
-    table.add_column("予約中", justify="right")
-    table.add_column("上限", justify="right")
-    table.add_column("残り", justify="right")
-    table.add_row("呼び出し数（月）", f"{snap.calls:,}", f"{snap.reserved_calls:,}", f"{snap.call_limit:,}", f"{snap.remaining_calls:,}")
-    table.add_row("コスト（月, USD）", f"${snap.cost_usd.quantize(CENT)}", f"${snap.reserved_cost_usd.quantize(CENT)}",
-                  f"${snap.cost_limit_usd}", f"${snap.remaining_cost_usd.quantize(CENT)}")
-    table.add_row(f"処理件数（{snap.day}）", f"{snap.records_today:,}", "-", f"{snap.daily_record_limit:,}",
-                  f"{snap.remaining_records_today:,}")
-    console.print(table)
+    show_usage()
