@@ -284,6 +284,14 @@ GBIZINFO_API_BASE_URL = envstr("GBIZINFO_API_BASE_URL", "https://api.info.gbiz.g
 GBIZINFO_API_MIN_INTERVAL_S = envfloat("GBIZINFO_API_MIN_INTERVAL_S", "1.0")
 GBIZINFO_API_TIMEOUT_S = envfloat("GBIZINFO_API_TIMEOUT_S", "30")
 
+# --- importing files (hokan.core.tabular: hokan leads import, hokan registry import, the admin) ----
+# Limits checked before anything is stored; a file beyond them is refused with a message naming
+# the setting. 32,767 characters is Excel's own limit per cell.
+HOKAN_IMPORT_MAX_BYTES = envint("HOKAN_IMPORT_MAX_BYTES", str(256 * 1024 * 1024))
+HOKAN_IMPORT_MAX_ROWS = envint("HOKAN_IMPORT_MAX_ROWS", "200000")
+HOKAN_IMPORT_MAX_CELL_CHARS = envint("HOKAN_IMPORT_MAX_CELL_CHARS", "32767")
+HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES = envint("HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES", str(256 * 1024 * 1024))
+
 # --- REST API (hokan.core.api_keys, hokan.leads.api) ----------------------------------------------
 HOKAN_API_RATE_LIMIT_PER_MIN = envint("HOKAN_API_RATE_LIMIT_PER_MIN", "60")  # per API key; 0 = off
 
