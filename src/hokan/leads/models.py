@@ -93,6 +93,9 @@ class LeadFieldSource(models.Model):
     quote = models.TextField("根拠（原文）", blank=True)
     confidence = models.FloatField("確度", default=1.0)
     extractor = models.CharField("抽出器", max_length=40, blank=True)
+    observed_at = models.DateTimeField(
+        "根拠の取得日時", null=True, blank=True, help_text="根拠のページや台帳を読んだ日時（FieldValue.observed_at）",
+    )
     updated_at = models.DateTimeField("更新日時", auto_now=True)
 
     class Meta:
