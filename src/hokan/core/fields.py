@@ -14,7 +14,7 @@ kind               accepted (after NFKC folding; vague answers are missing)     
 text               any text (folded, whitespace collapsed)                       str
 company_name       a company name; (株)/(有)… expanded                           str
 person_name        a person's name; a title before it is dropped (代表取締役 …)   str
-address            an address or a part of one (no ``@`` / ``://``)              str
+address            an address or a part of one (no e-mail address, no URL)       str
 prefecture         one of the 47, or its name without 都/府/県 (東京 → 東京都)    str
 postal_code        〒141-0033, 1410033, 141-0033                                 "141-0033"
 phone              a valid Japanese number (libphonenumber)                      "03-1234-5678"
@@ -186,8 +186,8 @@ def clean(spec: FieldSpec, raw: object) -> Any:
         return _clean_boolean(spec, folded)
     if spec.kind == "fee" and _FREE.fullmatch(folded):
         return 0
-    if ja.is_vague(folded):
-        return None
+    if ja.is_vague(folded) and not (spec.kind == "company_name" and ja.company_type(folded)):
+        return None  # (「株式会社資本金不明」 is a name: a legal form is never a vague answer)
     value = _CLEANERS[spec.kind](spec, folded)
     if value is None:
         return None
@@ -398,8 +398,12 @@ def _clean_person_name(spec: FieldSpec, text: str) -> str:
     return person.name
 
 
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
 def _clean_address(spec: FieldSpec, text: str) -> str:
-    if "@" in text or "://" in text:
+    # An e-mail address or a URL is never an address ("#07-02 HH @ KALLANG" is: EDINET).
+    if "://" in text or _EMAIL_IN_TEXT.search(text):
         raise _invalid(spec, text, f"住所として読めません: {text}")
     return text
 

@@ -175,8 +175,8 @@ class LeadResource(resources.ModelResource):
 
 
 # --- forms -------------------------------------------------------------------------------------------
-_NUMBER_KINDS = ("int", "yen", "year")
-_NUMBER_HELP = {"int": "人数（「3,499名」「約1200人」も可）", "yen": "円（「1億円」「500万円」も可）",
+_NUMBER_KINDS = ("count", "amount_jpy", "year")  # hokan.core.fields kinds
+_NUMBER_HELP = {"count": "人数（「3,499名」「約1200人」も可）", "amount_jpy": "円（「1億円」「500万円」も可）",
                 "year": "西暦（「令和6年」「1960年」も可）"}
 
 
@@ -352,7 +352,7 @@ class LeadAdmin(ImportExportModelAdmin):
                 continue
             if is_blank(value):
                 shown = "（空欄）"
-            elif column.kind == "yen":
+            elif column.kind == "amount_jpy":
                 shown = f"{int(value):,} 円"
             else:
                 shown = str(value)

@@ -1,40 +1,82 @@
-"""Importing a lead list from CSV (UTF-8 with or without BOM, CP932 / Shift_JIS) or XLSX.
+"""Importing a lead list from CSV (UTF-8 with or without BOM, UTF-16, CP932 / Shift_JIS) or XLSX.
 
 Headers are matched to Lead columns by their Japanese or English names (``columns.COLUMNS``:
-企業名, 法人番号, 業種, …). Each row is validated as a whole, then written in its own
-transaction: a bad row is reported (file, row number as Excel shows it, column, reason) and
-skipped, and nothing of it is written; rows already stored are never lost or half-written.
+企業名, 法人番号, 業種, …); every cell is validated with the column's FieldSpec
+(``hokan.core.fields.clean``).
+
+The import reads and validates the whole file first, then writes (``import_leads``):
+
+1. **Read** through ``hokan.core.tabular`` within the ``HOKAN_IMPORT_*`` limits (file size,
+   rows, cell length, unzipped XLSX size): a file beyond them, or with bytes no encoding reads,
+   is refused before anything is stored (``--skip-bad-lines`` imports the readable lines and
+   lists the others).
+2. **Validate** each row as a whole: a bad row is reported (file, row number as Excel shows it,
+   column, reason) and skipped; nothing of it is written.
+3. **Merge duplicates**: rows of the same company in one file (same 法人番号, else the same
+   normalised name) become one (later rows' non-blank cells win) and are reported with their
+   row numbers, so the file's outcome does not depend on row order and a re-import is a no-op.
+4. **Write** per chunk of ``CHUNK_ROWS`` companies in one transaction: one query per chunk finds
+   the stored leads, new leads are bulk-inserted, changed ones updated column by column
+   (``executemany``), provenance rows upserted in one statement. If the database refuses a
+   chunk, it is written again company by company (``store_row``) and only the failing ones are
+   reported.
 
 Matching an existing lead: by 法人番号, else by normalised company name (株式会社/(株)/width/
-spaces folded) when exactly one lead has it. A matched lead gets the file's non-blank values
-(marked "manual": a person supplied them); blank cells never erase stored values.
+spaces folded) when exactly one lead has it and it has no other 法人番号. A matched lead gets the
+file's non-blank values (marked "manual": a person supplied them); blank cells never erase
+stored values. Memory: the parsed values of every company of the file (about 1 KB each).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from hokan.core import ja
 from hokan.core.errors import InputError
-from hokan.core.tabular import decode_csv
 from hokan.core.fields import FieldValue
-from hokan.leads.columns import COLUMNS
+from hokan.core.tabular import TableLimits, check_cells, is_blank_row, read_table
+from hokan.leads.columns import BY_NAME, COLUMNS
 from hokan.leads.models import Lead
-from hokan.leads.store import apply_values
-from hokan.leads.values import clean_value
+from hokan.leads.store import apply_values, source_row, upsert_sources
+from hokan.leads.values import address_values, clean_value
 
-MAX_ROWS = 200_000
+CHUNK_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class DuplicateRows:
+    """Rows of one file that describe the same company, merged into one.
+
+    rows: their row numbers (as Excel shows them), first to last; key: what made them one
+    (「法人番号 6120001271738」 or 「企業名 セガ」); overridden: labels of the columns whose value a
+    later row replaced.
+    """
+
+    rows: tuple[int, ...]
+    key: str
+    overridden: tuple[str, ...] = ()
+
+    def message(self, source: str) -> str:
+        rows = "・".join(f"{r}行目" for r in self.rows)
+        text = f"{source}: {rows}は同じ企業（{self.key}）のため1件にまとめました"
+        if self.overridden:
+            text += f"（後の行の値を採用: {'、'.join(self.overridden)}）"
+        return text
 
 
 @dataclass
 class ImportReport:
-    """What an import did. errors: one InputError per skipped row (or unreadable header)."""
+    """What an import did. rows: data rows read; created/updated/unchanged: leads (a company
+    given by several rows counts once); errors: one InputError per skipped row (bad value,
+    unreadable line) — the file itself being unreadable raises instead; duplicates: rows merged
+    because they describe one company."""
 
     source: str
     rows: int = 0
@@ -42,8 +84,19 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[InputError] = field(default_factory=list)
+    duplicates: list[DuplicateRows] = field(default_factory=list)
     ignored_headers: list[str] = field(default_factory=list)
     encoding: str = ""
+
+
+def import_limits() -> TableLimits:
+    """The ``HOKAN_IMPORT_*`` settings as TableLimits."""
+    return TableLimits(
+        max_bytes=settings.HOKAN_IMPORT_MAX_BYTES,
+        max_rows=settings.HOKAN_IMPORT_MAX_ROWS,
+        max_cell_chars=settings.HOKAN_IMPORT_MAX_CELL_CHARS,
+        max_xlsx_unzipped_bytes=settings.HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES,
+    )
 
 
 def _header_key(text: str) -> str:
@@ -56,68 +109,25 @@ for _column in COLUMNS:
         _HEADER_INDEX.setdefault(_header_key(_name), _column.name)
 
 
-def map_headers(headers: list[str]) -> tuple[dict[int, str], list[str]]:
+def map_headers(headers: Sequence[object]) -> tuple[dict[int, str], list[str]]:
     """Map header cells to column names: ({cell index: column name}, [ignored headers])."""
     mapping: dict[int, str] = {}
     ignored: list[str] = []
-    for index, header in enumerate(headers):
-        name = _HEADER_INDEX.get(_header_key(header or ""))
+    for index, cell in enumerate(headers):
+        header = "" if cell is None else str(cell)
+        name = _HEADER_INDEX.get(_header_key(header))
         if name is None or name in mapping.values():
-            if (header or "").strip():
+            if header.strip():
                 ignored.append(header)
             continue
         mapping[index] = name
     return mapping, ignored
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], str]:
-    """(header cells, iterator of (row number, cells), encoding). Row numbers as Excel shows them.
-
-    Raises:
-        InputError: the file cannot be read, is empty or has an unknown extension.
-    """
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise InputError("ファイルが見つかりません", source=str(path))
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises several unrelated types for broken files
-            raise InputError(f"Excel ファイルとして読めません: {exc}", source=str(path)) from exc
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        try:
-            header = [str(c) if c is not None else "" for c in next(rows)]
-        except StopIteration:
-            raise InputError("空のファイルです", source=str(path)) from None
-
-        def xlsx_rows() -> Iterator[tuple[int, list[str]]]:
-            for number, row in enumerate(rows, start=2):
-                yield number, ["" if c is None else c for c in row]
-            book.close()
-
-        return header, xlsx_rows(), "xlsx"
-    if suffix in (".csv", ".tsv", ".txt"):
-        text, encoding = decode_csv(path.read_bytes(), source=str(path))
-        dialect = "excel-tab" if suffix == ".tsv" else "excel"
-        reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError("空のファイルです", source=str(path)) from None
-
-        def csv_rows() -> Iterator[tuple[int, list[str]]]:
-            for number, row in enumerate(reader, start=2):
-                yield number, row
-
-        return header, csv_rows(), encoding
-    raise InputError(f"対応していない形式です（.csv / .xlsx）: {suffix or '拡張子なし'}", source=str(path))
-
-
-def parse_row(cells: list, mapping: dict[int, str], *, source: str, row: int) -> dict[str, object]:
+def parse_row(cells: Sequence[object], mapping: dict[int, str], *, source: str, row: int) -> dict[str, object]:
     """Validate one row into {column: value}; blank cells are left out.
+
+    A 所在地 with a written prefecture fills 都道府県 / 市区町村 / 郵便番号 when those cells are blank.
 
     Raises:
         InputError: the first invalid cell (naming file, row and column), or a missing 企業名.
@@ -128,86 +138,292 @@ def parse_row(cells: list, mapping: dict[int, str], *, source: str, row: int) ->
         try:
             value = clean_value(name, cell)
         except ValueError as exc:
-            label = next(c.label for c in COLUMNS if c.name == name)
-            raise InputError(str(exc), source=source, row=row, field=label) from None
+            raise InputError(str(exc), source=source, row=row, field=BY_NAME[name].label) from None
         if value is not None:
             values[name] = value
     if "location" in values and not values.get("prefecture"):
-        address = ja.split_address(str(values["location"]))
-        if address is not None and address.prefecture and not address.prefecture_inferred:
-            values["prefecture"] = address.prefecture
-            if address.city and not values.get("city"):
-                values["city"] = address.city
-            values["location"] = address.rest
-            if address.postal_code and not values.get("postal_code"):
-                values["postal_code"] = address.postal_code
+        split = address_values(str(values["location"]), require_city=False)
+        if split:
+            values["prefecture"] = split["prefecture"]
+            values["location"] = split["location"]
+            for name in ("city", "postal_code"):
+                if split.get(name) and not values.get(name):
+                    values[name] = split[name]
     if not values.get("name"):
         raise InputError("企業名が空です", source=source, row=row, field="企業名")
     return values
 
 
 def find_existing(values: dict[str, object]) -> Lead | None:
-    """The stored lead this row describes: same 法人番号, else the one lead with the same name."""
+    """The stored lead this row describes: same 法人番号, else the one lead with the same name
+    (and no other 法人番号)."""
     number = values.get("corporate_number")
     if number:
-        found = Lead.objects.filter(corporate_number=number).first()
+        found = Lead.objects.filter(corporate_number=number).order_by("pk").first()
         if found:
             return found
     candidates = list(Lead.objects.filter(name_key=ja.company_name_key(str(values["name"])))[:2])
-    return candidates[0] if len(candidates) == 1 else None
+    if len(candidates) == 1 and (not candidates[0].corporate_number or not number):
+        return candidates[0]
+    return None
 
 
-def import_leads(path: Path, *, progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import a CSV/XLSX lead list. Returns the report; bad rows are in ``report.errors``.
+# --- reading and merging ---------------------------------------------------------------------
+@dataclass
+class _Company:
+    """The rows of one company in the file, merged."""
+
+    rows: list[int]
+    values: dict[str, object]
+    key: str
+    overridden: list[str] = field(default_factory=list)
+
+    def add(self, row: int, values: dict[str, object]) -> None:
+        self.rows.append(row)
+        for name, value in values.items():
+            if name in self.values and self.values[name] != value and BY_NAME[name].label not in self.overridden:
+                self.overridden.append(BY_NAME[name].label)
+            self.values[name] = value
+
+
+class _Companies:
+    """Groups a file's rows by company: by 法人番号, else by normalised name when that name
+    belongs to exactly one group so far (the rules of ``find_existing``)."""
+
+    def __init__(self) -> None:
+        self.all: list[_Company] = []
+        self.by_number: dict[str, _Company] = {}
+        self.by_name: dict[str, list[_Company]] = {}
+
+    def add(self, row: int, values: dict[str, object]) -> None:
+        number = str(values.get("corporate_number") or "")
+        name_key = ja.company_name_key(str(values["name"]))
+        company = self.by_number.get(number) if number else None
+        if company is None:
+            named = self.by_name.get(name_key, [])
+            numbers = {str(c.values.get("corporate_number") or "") for c in named}
+            if len(named) == 1 and (not number or numbers == {""}):
+                company = named[0]
+        if company is None:
+            key = f"法人番号 {number}" if number else f"企業名 {values['name']}"
+            company = _Company([row], dict(values), key)
+            self.all.append(company)
+            self.by_name.setdefault(name_key, []).append(company)
+        else:
+            company.add(row, values)
+        if number:
+            self.by_number.setdefault(number, company)
+
+
+def import_leads(
+    path: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    skip_bad_lines: bool = False,
+    limits: TableLimits | None = None,
+) -> ImportReport:
+    """Import a CSV/XLSX lead list (see the module docstring). Returns the report; bad rows are in
+    ``report.errors``, merged duplicates in ``report.duplicates``.
+
+    progress: called with the number of rows just written. skip_bad_lines: import the lines that
+    decode and report the others (default: refuse the file). limits: default ``import_limits()``.
 
     Raises:
-        InputError: the file itself cannot be read, or no header maps to 企業名.
+        InputError: the file itself cannot be read (missing, unknown format, beyond a limit,
+            undecodable bytes without ``skip_bad_lines``), or no header maps to 企業名. Nothing
+            is written then.
     """
     source = path.name
-    header, rows, encoding = read_rows(path)
-    mapping, ignored = map_headers(header)
+    limits = limits or import_limits()
+    table = read_table(path, limits=limits, skip_bad_lines=skip_bad_lines)
+    try:
+        _, header = next(table.rows)
+    except StopIteration:
+        raise InputError("空のファイルです", source=source) from None
+    headers = ["" if h is None else str(h) for h in header]
+    mapping, ignored = map_headers(headers)
     if "name" not in mapping.values():
         raise InputError(
-            "見出し行に「企業名」（会社名・社名・name でも可）の列がありません: " + ", ".join(h for h in header if h),
+            "見出し行に「企業名」（会社名・社名・name でも可）の列がありません: " + ", ".join(h for h in headers if h),
             source=source, row=1,
         )
-    report = ImportReport(source=source, ignored_headers=ignored, encoding=encoding)
-    for number, cells in rows:
-        if number - 1 > MAX_ROWS:
-            report.errors.append(InputError(f"{MAX_ROWS:,} 行を超える分は読み込みません", source=source, row=number))
-            break
-        if progress:
-            progress(1)
-        if not any(str(c).strip() for c in cells):
+    report = ImportReport(source=source, ignored_headers=ignored, encoding=table.encoding)
+    report.errors.extend(bad.error(source) for bad in table.bad_lines)
+    companies = _Companies()
+    for number, cells in table.rows:  # raises InputError past max_rows: nothing is written yet
+        if is_blank_row(cells):
             continue
         report.rows += 1
         try:
+            check_cells(cells, limits=limits, source=source, row=number, headers=headers)
             values = parse_row(cells, mapping, source=source, row=number)
         except InputError as exc:
             report.errors.append(exc)
             continue
-        _lead, outcome = store_row(values, source=source)
-        setattr(report, outcome, getattr(report, outcome) + 1)
+        companies.add(number, values)
+    report.errors.sort(key=lambda e: e.row or 0)
+    report.duplicates = [DuplicateRows(tuple(c.rows), c.key, tuple(c.overridden)) for c in companies.all
+                         if len(c.rows) > 1]
+    claimed: set[int] = set()
+    for start in range(0, len(companies.all), CHUNK_ROWS):
+        chunk = companies.all[start : start + CHUNK_ROWS]
+        before = set(claimed)
+        try:
+            with transaction.atomic():
+                outcomes = _write_chunk(chunk, source=source, claimed=claimed)
+        except DatabaseError:
+            claimed = before  # the rolled-back chunk's ids may be given out again
+            outcomes = _write_one_by_one(chunk, source=source, report=report, claimed=claimed)
+        for outcome in outcomes:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        if progress:
+            progress(sum(len(c.rows) for c in chunk))
     return report
+
+
+# --- writing ---------------------------------------------------------------------------------
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _match(chunk: list[_Company], claimed: set[int]) -> list[Lead | None]:
+    """The stored lead of each company (``find_existing``'s rules, two queries per chunk, rows
+    locked for the chunk's transaction). A lead is matched by one company of the import at most."""
+    numbers = sorted({str(c.values["corporate_number"]) for c in chunk if c.values.get("corporate_number")})
+    by_number: dict[str, Lead] = {}
+    for part in _chunks(numbers):
+        for lead in Lead.objects.select_for_update().filter(corporate_number__in=part).order_by("-pk"):
+            by_number[lead.corporate_number] = lead  # the lowest pk wins, as .first()
+    keys = sorted({ja.company_name_key(str(c.values["name"])) for c in chunk
+                   if str(c.values.get("corporate_number") or "") not in by_number} - {""})
+    by_name: dict[str, list[Lead]] = {}
+    for part in _chunks(keys):
+        for lead in Lead.objects.select_for_update().filter(name_key__in=part).order_by("pk"):
+            by_name.setdefault(lead.name_key, []).append(lead)
+    matched: list[Lead | None] = []
+    for company in chunk:
+        number = str(company.values.get("corporate_number") or "")
+        lead = by_number.get(number) if number else None
+        if lead is None:
+            named = by_name.get(ja.company_name_key(str(company.values["name"])), [])
+            if len(named) == 1 and (not named[0].corporate_number or not number):
+                lead = named[0]
+        if lead is not None and lead.pk in claimed:
+            lead = None  # another company of this file took it: this one is new
+        if lead is not None:
+            claimed.add(lead.pk)
+        matched.append(lead)
+    return matched
+
+
+def _differs(current: object, new: object) -> bool:
+    if current is None or current == "":
+        return True
+    try:
+        return int(current) != int(new)  # type: ignore[call-overload]  # Decimal columns vs int values
+    except (TypeError, ValueError):
+        return str(current) != str(new)
+
+
+def _manual(name: str, value: object, source: str, now: Any) -> FieldValue:
+    return FieldValue(field=name, value=value, raw=str(value), quote="", source_url=None, method="manual",
+                      confidence=1.0, extractor=f"import:{source}"[:40], observed_at=now)
+
+
+def _write_chunk(chunk: list[_Company], *, source: str, claimed: set[int]) -> list[str]:
+    """Write one chunk in the caller's transaction: bulk insert, per-column-set UPDATEs, one
+    provenance upsert. Returns "created" | "updated" | "unchanged" per company."""
+    now = timezone.now()
+    outcomes: list[str] = []
+    new: list[tuple[Lead, list[FieldValue]]] = []
+    changed: dict[tuple[str, ...], list[Lead]] = {}
+    sources: list[tuple[Lead, list[FieldValue]]] = []
+    for company, lead in zip(chunk, _match(chunk, claimed)):
+        if lead is None:
+            lead = Lead(**company.values)
+            lead.name_key = ja.company_name_key(lead.name)
+            lead.ai_source = Lead.Source.MANUAL
+            lead.created_at = lead.updated_at = now
+            new.append((lead, [_manual(n, v, source, now) for n, v in company.values.items()]))
+            outcomes.append("created")
+            continue
+        written = [n for n, v in company.values.items() if _differs(getattr(lead, n), v)]
+        if not written:
+            outcomes.append("unchanged")
+            continue
+        for name in written:
+            setattr(lead, name, company.values[name])
+        columns = tuple(sorted(written))
+        changed.setdefault(columns, []).append(lead)
+        sources.append((lead, [_manual(n, company.values[n], source, now) for n in written]))
+        outcomes.append("updated")
+    if new:
+        Lead.objects.bulk_create([lead for lead, _ in new], batch_size=500)
+        claimed.update(lead.pk for lead, _ in new)
+        sources.extend(new)
+    for columns, leads in changed.items():
+        _update_columns(leads, columns, now)
+    upsert_sources([source_row(lead, value) for lead, values in sources for value in values])
+    return outcomes
+
+
+def _update_columns(leads: list[Lead], columns: tuple[str, ...], now: Any) -> None:
+    """UPDATE … SET <columns>, ai_source, updated_at[, name_key] WHERE id = %s, one executemany.
+    Only the columns the file changed are written, so a concurrent run's values in the others
+    stay. (Django's bulk_update builds one CASE WHEN per column: 100× slower here.)"""
+    names = [*columns, "ai_source", "updated_at", *(("name_key",) if "name" in columns else ())]
+    for lead in leads:
+        lead.ai_source = Lead.Source.MANUAL
+        lead.updated_at = now
+        if "name" in columns:
+            lead.name_key = ja.company_name_key(lead.name)
+    fields = [Lead._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(Lead._meta.db_table)} SET "
+        + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        + f" WHERE {quote(Lead._meta.pk.column)} = %s"
+    )
+    params = [[f.get_db_prep_save(getattr(lead, f.attname), connection) for f in fields] + [lead.pk] for lead in leads]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _write_one_by_one(chunk: list[_Company], *, source: str, report: ImportReport, claimed: set[int]) -> list[str]:
+    """Fallback for a chunk the database refused: each company in its own transaction; the
+    failing ones are reported with their rows."""
+    outcomes = []
+    for company in chunk:
+        try:
+            lead, outcome = store_row(company.values, source=source)
+        except DatabaseError as exc:
+            rows = "・".join(f"{r}行目" for r in company.rows[1:])
+            report.errors.append(InputError(f"保存できません: {exc}" + (f"（{rows}も同じ企業）" if rows else ""),
+                                            source=source, row=company.rows[0]))
+            continue
+        claimed.add(lead.pk)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def store_row(values: dict[str, object], *, source: str) -> tuple[Lead, str]:
     """Write one parsed row (``parse_row``) in its own transaction, its values marked "manual".
 
     Matches an existing lead with ``find_existing``; blank cells are not in ``values`` and so
-    never erase stored values. Returns (lead, "created" | "updated" | "unchanged"). Used by
-    ``import_leads`` and by the admin's import (``hokan.leads.admin``).
+    never erase stored values. Returns (lead, "created" | "updated" | "unchanged"). Used by the
+    admin's import (``hokan.leads.admin``) and as the import's fallback for a refused chunk.
     """
     with transaction.atomic():
         lead = find_existing(values)
         created = lead is None
         if created:
             lead = Lead(name=str(values["name"]))
+        now = timezone.now()
         changed = [
-            FieldValue(field=name, value=value, raw=str(value), quote="", source_url=None, method="manual",
-                       confidence=1.0, extractor=f"import:{source}"[:40])
+            _manual(name, value, source, now)
             for name, value in values.items()
-            if created or getattr(lead, name) in (None, "") or _differs(getattr(lead, name), value)
+            if created or _differs(getattr(lead, name), value)
         ]
         written = apply_values(lead, changed, only_missing=False)
         if created or written:
@@ -217,12 +433,3 @@ def store_row(values: dict[str, object], *, source: str) -> tuple[Lead, str]:
     if created:
         return lead, "created"
     return lead, "updated" if written else "unchanged"
-
-
-def _differs(current: object, new: object) -> bool:
-    if current is None or current == "":
-        return True
-    try:
-        return int(current) != int(new)  # Decimal columns against int values
-    except (TypeError, ValueError):
-        return str(current) != str(new)

@@ -54,16 +54,49 @@ def missing_fields(lead: Lead, fields: Iterable[str]) -> list[str]:
     return [name for name in fields if name not in protected and is_blank(getattr(lead, name))]
 
 
+SOURCE_FIELDS = ("method", "source_url", "raw", "quote", "confidence", "extractor", "observed_at", "updated_at")
+
+
+def source_row(lead: Lead, value: FieldValue) -> LeadFieldSource:
+    """The provenance row of ``value`` for ``lead`` (not saved). Long texts are cut to what the
+    admin shows (2,000 characters); the extractor to its column (40)."""
+    return LeadFieldSource(
+        lead=lead,
+        field=value.field,
+        method=value.method,
+        source_url=(value.source_url or "")[:1000],
+        raw=value.raw[:2000],
+        quote=value.quote[:2000],
+        confidence=value.confidence,
+        extractor=value.extractor[:40],
+        observed_at=value.observed_at,
+    )
+
+
+def upsert_sources(rows: list[LeadFieldSource]) -> None:
+    """Insert or replace provenance rows, one statement per 500 (unique on lead and field;
+    ``INSERT … ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL)."""
+    if rows:
+        LeadFieldSource.objects.bulk_create(
+            rows, batch_size=500, update_conflicts=True, unique_fields=["lead", "field"], update_fields=SOURCE_FIELDS,
+        )
+
+
 def apply_values(lead: Lead, values: Iterable[FieldValue], *, only_missing: bool = True) -> list[str]:
     """Write ``values`` into ``lead`` (not saved) and upsert their provenance rows (saved).
 
     only_missing: write only into blank columns (the enrichment job); False overwrites
         (a person's import or edit, with method "manual").
-    Returns the names of the columns written. Manual columns are skipped unless the value
-    itself is manual. The caller saves ``lead`` inside the same transaction.
+    Returns the names of the columns written. Manual columns are never written by a value that
+    is not itself manual — not even when blank (a person cleared it on purpose). The caller
+    saves ``lead`` inside the same transaction (a new lead is saved here, to own the rows).
+
+    Queries: one select of the lead's manual marks and one upsert of the provenance rows,
+    whatever the number of values (it was one update_or_create per value).
     """
-    protected = manual_fields(lead) if lead.pk else set()
-    written: list[str] = []
+    values = list(values)
+    protected = manual_fields(lead) if lead.pk and any(v.method != "manual" for v in values) else set()
+    written: dict[str, FieldValue] = {}
     for value in values:
         if value.method != "manual" and value.field in protected:
             continue
@@ -71,22 +104,8 @@ def apply_values(lead: Lead, values: Iterable[FieldValue], *, only_missing: bool
         if only_missing and not is_blank(current):
             continue
         setattr(lead, value.field, _blank(value.field) if value.value is None else value.value)
-        written.append(value.field)
+        written[value.field] = value
     if written and lead.pk is None:
         lead.save()
-    by_field = {v.field: v for v in values}
-    for name in written:
-        value = by_field[name]
-        LeadFieldSource.objects.update_or_create(
-            lead=lead,
-            field=name,
-            defaults={
-                "method": value.method,
-                "source_url": value.source_url or "",
-                "raw": value.raw[:2000],
-                "quote": value.quote[:2000],
-                "confidence": value.confidence,
-                "extractor": value.extractor[:40],
-            },
-        )
-    return written
+    upsert_sources([source_row(lead, value) for value in written.values()])
+    return list(written)

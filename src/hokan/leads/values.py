@@ -1,24 +1,22 @@
-"""Turning a cell or an extracted value into the value a Lead column stores.
+"""Turning a cell, a person's edit, a rule's match or an LLM's answer into a Lead column's value.
 
-``clean_value(column_name, raw)`` is used by the import (a user's cell) and by the LLM step
-(a model's answer): both are validated the same way with ``hokan.core.ja``. A vague value
-(「非公開」, 「要確認」, 「詳細はお問い合わせください」, …) is no value. A value that does not
-validate raises ``ValueError`` with a Japanese reason naming what was expected.
+Every path validates with ``hokan.core.fields.clean`` and the column's FieldSpec
+(``columns.SPECS``): a vague value (「非公開」, 「要確認」, 「詳細はお問い合わせください」, …) is no
+value; a value that does not validate raises ``InvalidValue`` (a ``ValueError``) with a Japanese
+reason naming what was expected.
+
+An address (所在地) may stand for several columns: ``address_values`` splits one into
+prefecture / city / location / postal code the same way for an import and an LLM answer.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
-
 from hokan.core import ja
-from hokan.leads.columns import BY_NAME
-
-_url = URLValidator(schemes=["http", "https"])
-_email = EmailValidator()
+from hokan.core.errors import InvalidValue
+from hokan.core.fields import FieldValue, clean, clean_field_value
+from hokan.leads.columns import SPECS
 
 
 def clean_value(field: str, raw: Any) -> Any:
@@ -28,85 +26,56 @@ def clean_value(field: str, raw: Any) -> Any:
     national-format phone), or None when ``raw`` is empty or vague.
 
     Raises:
-        ValueError: the value is present but invalid (message in Japanese).
+        InvalidValue: the value is present but invalid (a ValueError; message in Japanese).
         KeyError: ``field`` is not a Lead column.
     """
-    column = BY_NAME[field]
-    if raw is None:
-        return None
-    if isinstance(raw, bool):
-        raise ValueError("真偽値は値として使えません")
-    if isinstance(raw, (int, Decimal)) and column.kind in ("int", "yen", "year"):
-        text = str(int(raw))
-    elif isinstance(raw, float) and column.kind in ("int", "yen", "year"):
-        if raw != int(raw):
-            raise ValueError(f"整数ではありません: {raw}")
-        text = str(int(raw))
-    else:
-        text = ja.fold(str(raw))
-    if not text or ja.is_vague(text):
-        return None
-    kind = column.kind
-    if kind == "text":
-        return text
-    if kind == "company_name":
-        return ja.normalize_company_name(text)
-    if kind == "corporate_number":
-        number = ja.parse_corporate_number(text)
-        if number is None:
-            raise ValueError(f"法人番号として正しくありません（13桁・チェックデジット）: {text}")
-        return number
-    if kind == "int":
-        count = ja.parse_employee_count(text) if not text.isdigit() else ja.parse_employee_count(text + "名")
-        if count is None or count.count <= 0:
-            raise ValueError(f"人数として読めません: {text}")
-        return count.count
-    if kind == "yen":
-        amount = ja.parse_yen(text if not text.replace(",", "").isdigit() else text + "円")
-        if amount is None or amount <= 0:
-            raise ValueError(f"金額として読めません: {text}")
-        return amount
-    if kind == "year":
-        year = ja.parse_year(text if not text.isdigit() else text + "年")
-        if year is None:
-            raise ValueError(f"年として読めません: {text}")
-        return year
-    if kind == "phone":
-        phone = ja.parse_phone(text)
-        if phone is None:
-            raise ValueError(f"電話番号として正しくありません: {text}")
-        return phone.national
-    if kind == "postal":
-        code = ja.parse_postal_code(text if "〒" in text else "〒" + text)
-        if code is None:
-            raise ValueError(f"郵便番号として正しくありません: {text}")
-        return code
-    if kind == "prefecture":
-        if text in ja.PREFECTURES:
-            return text
-        # 「東京」「大阪」: the name without its 都/府/県 suffix (北海道 has none to drop).
-        matches = [p for p in ja.PREFECTURES if p[-1] in "都府県" and p[:-1] == text]
-        if len(matches) == 1:
-            return matches[0]
-        raise ValueError(f"都道府県名として正しくありません: {text}")
-    if kind == "email":
-        try:
-            _email(text)
-        except ValidationError:
-            raise ValueError(f"メールアドレスとして正しくありません: {text}") from None
-        return text
-    if kind == "url":
-        if "://" not in text:
-            text = "https://" + text
-        try:
-            _url(text)
-        except ValidationError:
-            raise ValueError(f"URL として正しくありません: {text}") from None
-        return text
-    if kind == "tob_toc":
-        compact = text.replace(" ", "").lower()
-        mapping = {"tob": "toB", "toc": "toC", "tob/toc": "toB/toC", "toc/tob": "toB/toC", "b2b": "toB", "b2c": "toC"}
-        if compact in mapping:
-            return mapping[compact]
-        raise ValueError(f"toB / toC / toB/toC のいずれかを指定してください: {text}")
-    raise AssertionError(f"unknown column kind {kind!r}")  # a programming error, not input
+    return clean(SPECS[field], raw)
+
+
+def clean_lead_value(value: FieldValue) -> FieldValue | None:
+    """A rule's, the registry's or an LLM's FieldValue re-validated for its Lead column: the
+    value normalised (provenance kept), or None when it is missing, vague, invalid or not a
+    Lead column."""
+    spec = SPECS.get(value.field)
+    return None if spec is None else clean_field_value(spec, value)
+
+
+def address_values(text: str, *, require_city: bool) -> dict[str, str]:
+    """One address text as Lead columns: {prefecture, city, location[, postal_code]}.
+
+    The prefecture must be written (or, with ``require_city``, inferred from a designated city,
+    a prefectural capital or a Tokyo ward); ``require_city``: the city must be found too (an LLM's
+    所在地 answer). Returns {} when the text does not split that way (an import then keeps it
+    as the 所在地 text). Raises nothing.
+    """
+    if ja.is_vague(text):
+        return {}
+    address = ja.split_address(text)
+    if address is None or not address.prefecture:
+        return {}
+    if require_city and not address.city:
+        return {}
+    if not require_city and address.prefecture_inferred:
+        return {}
+    values = {"prefecture": address.prefecture, "location": address.rest}
+    if address.city:
+        values["city"] = address.city
+    if address.postal_code:
+        values["postal_code"] = address.postal_code
+    return values
+
+
+def location_answer(raw: str) -> dict[str, Any]:
+    """An LLM's 所在地 answer as {prefecture, city, location[, postal_code]}; {} when vague.
+
+    Raises:
+        InvalidValue: not an address starting with prefecture and city.
+    """
+    if ja.is_vague(raw):
+        return {}
+    values = address_values(raw, require_city=True)
+    if not values:
+        raise InvalidValue(f"都道府県・市区町村から始まる住所として読めません: {raw}", field="location", label="所在地",
+                           raw=raw)
+    cleaned = {name: clean(SPECS[name], value) for name, value in values.items()}
+    return {name: value for name, value in cleaned.items() if value is not None}
