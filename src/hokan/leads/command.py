@@ -35,15 +35,20 @@ def _progress() -> Progress:
 
 
 @app.command("import", help="CSV（UTF-8 / BOM付き / Shift_JIS）または Excel（.xlsx）の営業リストを取り込みます。")
-def import_command(file: Path = typer.Argument(..., help="取り込むファイル（.csv / .xlsx）")) -> None:
+def import_command(
+    file: Path = typer.Argument(..., help="取り込むファイル（.csv / .xlsx）"),
+    skip_bad_lines: bool = typer.Option(
+        False, "--skip-bad-lines", help="文字コードとして読めない行を読み飛ばし、残りを取り込む（読み飛ばした行は一覧に表示）",
+    ),
+) -> None:
     from hokan.leads.import_leads import import_leads
 
     with _progress() as progress:
         task = progress.add_task("取り込み中", total=None)
         try:
-            report = import_leads(file, progress=lambda n: progress.advance(task, n))
+            report = import_leads(file, progress=lambda n: progress.advance(task, n), skip_bad_lines=skip_bad_lines)
         except InputError as exc:
-            err_console.print(f"[red]取り込めません:[/red] {exc}")
+            err_console.print(f"[red]取り込めません（何も保存していません）:[/red] {exc}")
             raise typer.Exit(2) from None
         progress.update(task, total=progress.tasks[0].completed)
     console.print(
@@ -53,6 +58,10 @@ def import_command(file: Path = typer.Argument(..., help="取り込むファイ�
     )
     if report.ignored_headers:
         console.print(f"使わなかった列: {', '.join(report.ignored_headers)}")
+    for duplicate in report.duplicates[:50]:
+        console.print(f"  [yellow]重複[/yellow] {duplicate.message(report.source)}")
+    if len(report.duplicates) > 50:
+        console.print(f"  …ほか重複 {len(report.duplicates) - 50:,} 件")
     print_row_errors(console, report.errors)
     if report.errors:
         raise typer.Exit(1)
