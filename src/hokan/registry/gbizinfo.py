@@ -30,8 +30,9 @@ sent, and again at connect time: the HTTP client is ``hokan.core.web.http.guarde
 (address check after DNS resolution, no rebinding, answer cap, timeouts); redirects are not
 followed. Retry-After is read by ``hokan.core.web.http.parse_retry_after``.
 
-``company_row`` is the one adapter from gBizINFO's English field names to ours: it feeds the
-HojinInfo through the same column table as gBizINFO CSV imports (``import_registry``).
+The adapter from gBizINFO's English field names to ours is ``gbizinfo_reader.company_row`` (the
+same column table as gBizINFO CSV imports); ``lookup.fetch_company`` looks a 法人番号 up and
+stores the answer.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from hokan.core import ja
-from hokan.core.errors import InputError
+from hokan.core.fields import parse_prefecture
 from hokan.core.web import check_url
 from hokan.core.web.http import guarded_client, parse_retry_after
 from hokan.registry.errors import (
@@ -55,7 +55,6 @@ from hokan.registry.errors import (
     RegistryRequestError,
     RegistryUnavailable,
 )
-from hokan.registry.import_registry import ParsedRow, _gbiz_index, _parse_gbizinfo, _RowError, upsert
 from hokan.registry.models import CompanyRecord
 
 TOKEN_HEADER = "X-hojinInfo-api-token"
@@ -214,73 +213,8 @@ def prefecture_code(prefecture: str) -> str:
     Raises:
         ValueError: not one of the 47 prefectures.
     """
-    folded = ja.fold(prefecture).strip()
-    if folded not in ja.PREFECTURES:
+    folded = parse_prefecture(prefecture)  # the one prefecture parser (東京 → 東京都)
+    if folded is None:
         raise ValueError(f"都道府県名として正しくありません: {prefecture}")
     return f"{ja.PREFECTURES.index(folded) + 1:02d}"
 
-
-# --- the adapter ---------------------------------------------------------------------------
-def company_row(info: dict[str, Any], *, row: int = 1) -> ParsedRow:
-    """A gBizINFO HojinInfo (API v2 JSON object) as a ParsedRow with source "gbizinfo_api".
-
-    English names map to ours through the gBizINFO column table of ``import_registry``
-    (corporate_number, name, location → address/prefecture/city/location, postal_code,
-    capital_stock → capital (JPY), employee_number → employee_count, date_of_establishment →
-    established_year, company_url → website_url, representative_name, industry (list joined
-    with 「、」)). founding_year (創業年) is not the 設立年 and is not used; business_summary and
-    other fields stay in ``raw`` only.
-
-    Raises:
-        InputError: a value does not validate (field = the gBizINFO name).
-    """
-    flat: dict[str, str] = {}
-    for key, value in info.items():
-        if value is None or isinstance(value, dict):
-            continue
-        if isinstance(value, list):
-            if key != "industry" or not all(isinstance(v, str) for v in value):
-                continue
-            value = "、".join(value)
-        text = str(value)
-        if key == "date_of_establishment" and "T" in text:
-            text = text.split("T", 1)[0]  # "1937-08-28T00:00:00+09:00"
-        flat[key] = text
-    headers = list(flat)
-    try:
-        parsed = _parse_gbizinfo(row, headers, list(flat.values()), _gbiz_index(headers), capital_unit=1)
-    except _RowError as exc:
-        raise InputError(exc.reason, source="gBizINFO API", row=row, field=exc.header) from None
-    parsed.source = SOURCE
-    return parsed
-
-
-def store(infos: list[dict[str, Any]], *, source_url: str) -> list[CompanyRecord]:
-    """Upsert HojinInfo dicts into CompanyRecord (source "gbizinfo_api"); returns the records.
-
-    Raises:
-        InputError: an info does not validate (nothing of it is written; earlier ones are kept).
-    """
-    records = []
-    for number, info in enumerate(infos, start=1):
-        record, _ = upsert(company_row(info, row=number), source_file=source_url)
-        records.append(record)
-    return records
-
-
-def fetch_company(corporate_number: str, *, client: GbizinfoClient | None = None) -> CompanyRecord | None:
-    """Look a 法人番号 up in gBizINFO and store the answer; the stored record, or None if unknown.
-
-    Raises: as ``GbizinfoClient.get`` and ``store``.
-    """
-    own = client is None
-    client = client or GbizinfoClient.from_settings()
-    try:
-        info = client.get(corporate_number)
-        if info is None:
-            return None
-        number = ja.parse_corporate_number(corporate_number)
-        return store([info], source_url=client.url_for(f"/v2/hojin/{quote(number or '')}"))[0]
-    finally:
-        if own:
-            client.close()
