@@ -8,7 +8,9 @@ import pytest
 
 from hokan.core.errors import FetchBlocked, InputError
 from hokan.registry.errors import RegistryAuthError, RegistryConfigError, RegistryRateLimited
-from hokan.registry.gbizinfo import GbizinfoClient, company_row, fetch_company, prefecture_code
+from hokan.registry.gbizinfo import GbizinfoClient, prefecture_code
+from hokan.registry.gbizinfo_reader import company_row
+from hokan.registry.lookup import fetch_company
 from hokan.registry.match import match_lead
 from hokan.registry.models import CompanyRecord
 from tests.fakes.gbizinfo_server import FakeGbizinfoServer

@@ -30,6 +30,9 @@ FIELD_LABELS = {
 def import_command(
     file: Path = typer.Argument(..., help="取り込む CSV ファイル"),
     kind: Optional[str] = typer.Option(None, "--kind", help="ファイルの種類: edinet または gbizinfo（省略時は自動判別）"),
+    skip_bad_lines: bool = typer.Option(
+        False, "--skip-bad-lines", help="文字コードとして読めない行を読み飛ばし、残りを取り込む（読み飛ばした行は一覧に表示）",
+    ),
 ) -> None:
     from hokan.registry.import_registry import KINDS, import_registry
 
@@ -43,9 +46,10 @@ def import_command(
     with progress:
         task = progress.add_task("取り込み中", total=None)
         try:
-            report = import_registry(file, kind=kind, progress=lambda n: progress.advance(task, n))
+            report = import_registry(file, kind=kind, progress=lambda n: progress.advance(task, n),
+                                     skip_bad_lines=skip_bad_lines)
         except InputError as exc:
-            err_console.print(f"[red]取り込めません:[/red] {exc}")
+            err_console.print(f"[red]取り込めません（何も保存していません）:[/red] {exc}")
             raise typer.Exit(2) from None
         progress.update(task, total=progress.tasks[0].completed)
     console.print(

@@ -13,11 +13,16 @@ the local records again ($0 for us; gBizINFO is free with a token).
 An ambiguous local match is not sent to gBizINFO (asking again cannot make a shared name
 unique). A gBizINFO failure (token, rate limit, outage, bad data) is logged and never raised:
 the caller goes on with rules and the LLM.
+
+``fetch_company(corporate_number)`` is the online half by 法人番号 on its own: it asks gBizINFO
+and stores the answer (``gbizinfo_reader.store``), raising what the client raises.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -25,8 +30,37 @@ from hokan.core import ja
 from hokan.core.errors import InputError
 from hokan.registry.errors import RegistryError
 from hokan.registry.match import MatchResult, match_lead
+from hokan.registry.models import CompanyRecord
+
+if TYPE_CHECKING:
+    from hokan.registry import gbizinfo
 
 logger = logging.getLogger("hokan.registry.lookup")
+
+
+def fetch_company(corporate_number: str, *, client: gbizinfo.GbizinfoClient | None = None) -> CompanyRecord | None:
+    """Look a 法人番号 up in gBizINFO and store the answer; the stored record, or None if unknown.
+
+    client: a ``GbizinfoClient`` (default: one from the settings, closed afterwards).
+
+    Raises:
+        ValueError: not a valid 法人番号. RegistryError (token, rate limit, outage, bad request),
+        FetchBlocked (the SSRF guard refused the base URL), InputError (the answer does not
+        validate; nothing of it is stored).
+    """
+    from hokan.registry import gbizinfo, gbizinfo_reader
+
+    own = client is None
+    client = client or gbizinfo.GbizinfoClient.from_settings()
+    try:
+        info = client.get(corporate_number)
+        if info is None:
+            return None
+        number = ja.parse_corporate_number(corporate_number)
+        return gbizinfo_reader.store([info], source_url=client.url_for(f"/v2/hojin/{quote(number or '')}"))[0]
+    finally:
+        if own:
+            client.close()
 
 
 def ask_gbizinfo(*, corporate_number: str = "", name: str = "", prefecture: str = "") -> bool:
@@ -36,18 +70,18 @@ def ask_gbizinfo(*, corporate_number: str = "", name: str = "", prefecture: str 
     Only records whose ``company_name_key`` equals the name's are stored (gBizINFO matches
     names partially). Never raises for a gBizINFO failure: logs a warning and returns False.
     """
-    from hokan.registry import gbizinfo
+    from hokan.registry import gbizinfo, gbizinfo_reader
 
     try:
         number = ja.parse_corporate_number(corporate_number or "")
         if number:
-            return gbizinfo.fetch_company(number) is not None
+            return fetch_company(number) is not None
         key = ja.company_name_key(name)
         with gbizinfo.GbizinfoClient.from_settings() as client:
             infos = client.search(name=name, prefecture=prefecture, limit=10)
             same = [i for i in infos if ja.company_name_key(str(i.get("name", ""))) == key]
             if same:
-                gbizinfo.store(same, source_url=client.url_for("/v2/hojin"))
+                gbizinfo_reader.store(same, source_url=client.url_for("/v2/hojin"))
             return bool(same)
     except (RegistryError, InputError) as exc:
         logger.warning("%s gBizINFO lookup failed: %s", name or corporate_number, exc)

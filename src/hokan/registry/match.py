@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hokan.core import ja
-from hokan.core.fields import FieldValue
+from hokan.core.fields import FieldValue, clean_field_value, parse_prefecture
+from hokan.registry.cells import SPECS
 from hokan.registry.models import CompanyRecord
 
 Status = Literal["corporate_number", "name", "ambiguous", "not_found"]
@@ -115,11 +116,7 @@ def match_lead(*, corporate_number: str = "", name: str = "", prefecture: str = 
 
 
 def _prefecture(text: str) -> str:
-    folded = ja.fold(text or "").strip()
-    if folded in ja.PREFECTURES:
-        return folded
-    matches = [p for p in ja.PREFECTURES if p[-1] in "都府県" and p[:-1] == folded]
-    return matches[0] if len(matches) == 1 else ""
+    return parse_prefecture(text or "") or ""
 
 
 def registry_values(
@@ -127,11 +124,14 @@ def registry_values(
 ) -> list[FieldValue]:
     """The record's values for ``fields`` (Lead column names) as FieldValues, in ``fields`` order.
 
-    Only columns with a value and evidence are returned (blank ones are skipped). value: as the
+    Only columns with a value and evidence are returned (blank ones are skipped), and each value
+    is validated again with the registry's FieldSpec (``cells.SPECS``: a record written before a
+    rule was tightened never passes on a value that would be refused today). value: as the
     Lead column stores it (int JPY for capital, int for employee_count, str otherwise); raw: the
     registry cell; quote: the registry row's text (「資本金 1491（百万円）」); source_url: the
     registry page (``CompanyRecord.source_url``); method "registry"; extractor "registry:<source>";
-    confidence ``CONFIDENCE[matched_by]`` (0.95 法人番号, 0.85 unique name).
+    confidence ``CONFIDENCE[matched_by]`` (0.95 法人番号, 0.85 unique name); observed_at: when the
+    record was last written (the import or lookup that read the registry).
 
     Raises:
         KeyError: a field the registry does not hold (not in REGISTRY_FIELDS + OPTIONAL_FIELDS),
@@ -147,16 +147,19 @@ def registry_values(
         if value in (None, "") or not evidence:
             continue
         source = evidence.get("source", record.source)
-        out.append(
-            FieldValue(
-                field=name,
-                value=value,
-                raw=str(evidence.get("raw", value)),
-                quote=str(evidence.get("quote", "")),
-                source_url=record.source_url(source),
-                method="registry",
-                confidence=confidence,
-                extractor=f"registry:{source}",
-            )
+        found = FieldValue(
+            field=name,
+            value=value,
+            raw=str(evidence.get("raw", value)),
+            quote=str(evidence.get("quote", "")),
+            source_url=record.source_url(source),
+            method="registry",
+            confidence=confidence,
+            extractor=f"registry:{source}",
+            **({"observed_at": record.updated_at} if record.updated_at else {}),
         )
+        spec = SPECS.get(name)
+        checked = clean_field_value(spec, found) if spec is not None else found
+        if checked is not None:
+            out.append(checked)
     return out
