@@ -8,7 +8,7 @@ each in its own subprocess and its own database file in a temporary folder:
   import`` runs (chunks of 500 rows, bulk INSERT / executemany UPDATE), then the same file again
   (the re-import: nothing changes, every company "unchanged");
 - ``rows`` (the baseline): the same parsing (``parse_file``), then
-  ``hokan.registry.import_registry.upsert(parsed, source_file=…)`` for each parsed row — the
+  ``hokan.registry.records.upsert(parsed, source_file=…)`` for each parsed row — the
   per-row path the importer uses for single rows (API results): a lookup and one ``save()``
   per row, each committed on its own (Django autocommit).
 
@@ -45,6 +45,7 @@ def worker(mode: str, folder: str, path: Path, rows_limit: int | None) -> dict:
     no_network()
     setup_django(folder)
     from hokan.registry import import_registry as importer
+    from hokan.registry import records
     from hokan.registry.models import CompanyRecord
 
     result: dict = {"mode": mode}
@@ -80,7 +81,7 @@ def worker(mode: str, folder: str, path: Path, rows_limit: int | None) -> dict:
         outcomes = {"created": 0, "updated": 0, "unchanged": 0}
         parsed, report = importer.parse_file(path)  # parsing is part of the import, as in bulk
         for row in parsed:
-            _, outcome = importer.upsert(row, source_file=path.name)
+            _, outcome = records.upsert(row, source_file=path.name)
             outcomes[outcome] += 1
         result["seconds"] = time.perf_counter() - started
         result["outcomes"] = outcomes
