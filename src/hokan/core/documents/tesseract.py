@@ -130,5 +130,5 @@ def _lines(tsv: str, scale: float) -> list[OcrLine]:
         bottom = max(int(w["top"]) + int(w["height"]) for w in words)
         confidences = [max(float(w["conf"]), 0.0) / 100 for w in words]
         box = (round(left / scale), round(top / scale), round(right / scale), round(bottom / scale))
-        lines.append(OcrLine(_join([w["text"].strip() for w in words]), sum(confidences) / len(confidences), box))
+        lines.append(OcrLine(_join([w["text"].strip() for w in words]), round(sum(confidences) / len(confidences), 4), box))
     return lines
