@@ -25,6 +25,7 @@ from hokan.core.errors import (
     RobotsDisallowed,
 )
 from hokan.core.web import LiveFetcher, Page, fetcher_from_settings
+from tests.fakes.network import connections  # noqa: F401  (fixture)
 
 JA = "株式会社サンプル商事 会社概要 所在地 東京都千代田区丸の内一丁目 資本金 1億2,000万円 ㈱ ①"
 UA = "hokan-test/1.0"
@@ -146,22 +147,6 @@ class FakeClock:
             self.sleeps.append(seconds)
             if self.advance:
                 self.now += seconds
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every TCP connection attempt; anything but loopback is refused (and would fail the test)."""
-    attempts: list[str] = []
-    real = socket.create_connection
-
-    def guarded(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
-        attempts.append(address[0])
-        if address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"test tried to connect to {address[0]}")
-        return real(address, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-    return attempts
 
 
 def make_fetcher(**overrides: object) -> LiveFetcher:

@@ -2,17 +2,12 @@
 
 The clients resolve names with the C library; here ``socket.getaddrinfo`` answers from a table
 for the ``*.test`` names (what a hostile or misconfigured DNS would say) and passes IP literals
-through, and ``socket.create_connection`` refuses anything but loopback. Each test also shows
+through, and ``socket.create_connection`` refuses anything but loopback (tests/fakes/network.py). Each test also shows
 the same client reaching its fake on 127.0.0.1 (so the refusal is the guard's, not a broken
 client), and that the refused host received nothing.
 """
 
 from __future__ import annotations
-
-import ipaddress
-import socket
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -20,58 +15,12 @@ from hokan.core.errors import FetchBlocked, LLMConfigError
 from hokan.core.llm import GeminiClient, JsonRequest, OpenAICompatClient
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.gbizinfo_server import FakeGbizinfoServer
+from tests.fakes.network import connections, dns  # noqa: F401  (fixtures)
 from tests.fakes.notion_server import FakeNotionServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.resend_server import FakeResendServer
 
 REQUEST = JsonRequest(system="s", user="u", schema={"type": "object"}, schema_name="t")
-
-
-class DNS:
-    """``socket.getaddrinfo`` for the tests: names from ``table`` (a list, or a callable for
-    answers that change between lookups), IP literals as the C library parses them."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.table: dict[str, list[str] | Callable[[], list[str]]] = {}
-        self.lookups: list[str] = []
-        real = socket.getaddrinfo
-
-        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-            try:
-                ipaddress.ip_address(str(host))
-            except ValueError:
-                pass
-            else:
-                return real(host, port, *args, **kwargs)
-            self.lookups.append(str(host))
-            entry = self.table.get(str(host))
-            if entry is None:
-                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-            addresses = entry() if callable(entry) else entry
-            return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port or 0)))
-                    for a in addresses]
-
-        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-
-@pytest.fixture
-def dns(monkeypatch: pytest.MonkeyPatch) -> DNS:
-    return DNS(monkeypatch)
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    attempts: list[str] = []
-    real = socket.create_connection
-
-    def guarded(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        attempts.append(address[0])
-        if address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"test tried to connect to {address[0]}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-    return attempts
 
 
 def assert_refused_by_the_guard(exc: BaseException, reason: str) -> None:

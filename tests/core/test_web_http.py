@@ -27,6 +27,7 @@ from hokan.core.web.http import (
     socket_deadline,
 )
 from tests.fakes.local_http import JSONHandler, LocalHTTPServer
+from tests.fakes.network import connections  # noqa: F401  (fixture)
 
 
 class Route:
@@ -77,21 +78,6 @@ Server.handler_class = _Handler
 @pytest.fixture
 def server() -> Iterator[Server]:
     yield from Server.serving()
-
-
-@pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    attempts: list[str] = []
-    real = socket.create_connection
-
-    def guarded(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        attempts.append(address[0])
-        if address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"test tried to connect to {address[0]}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-    return attempts
 
 
 def resolver(table: dict[str, list[str]]):

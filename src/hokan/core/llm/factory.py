@@ -116,6 +116,31 @@ def _decimal_setting(settings: Any, name: str) -> Decimal | None:
         raise LLMConfigError(f"{name}: 数値を指定してください({value!r})", provider="config") from None
 
 
+def _client_options(config: ProviderConfig) -> dict[str, Any]:
+    """The constructor arguments both client classes take, from ``config``."""
+    return {
+        "max_retries": config.max_retries,
+        "rate_limit_wait_s": config.rate_limit_wait_s,
+        "timeout_s": config.timeout_s,
+        "backoff_initial_s": config.backoff_initial_s,
+        "backoff_max_s": config.backoff_max_s,
+        "max_wait_s": config.max_wait_s,
+        "deadline_s": config.deadline_s,
+        "allow_hosts": config.allow_hosts,
+        "profile": config.profile,
+    }
+
+
+def _with_prices(client: OpenAICompatClient | GeminiClient, config: ProviderConfig, base: Any = None) -> LLMClient:
+    client.price_table = price_table(
+        client.model,
+        input_per_mtok_usd=config.price_input_per_mtok_usd,
+        output_per_mtok_usd=config.price_output_per_mtok_usd,
+        base=base,
+    )
+    return client
+
+
 def _openai_compat(config: ProviderConfig) -> LLMClient:
     settings = config.settings
     client = OpenAICompatClient(
@@ -124,49 +149,17 @@ def _openai_compat(config: ProviderConfig) -> LLMClient:
         config.api_key,
         config.base_url,
         api_style=config.api_style,
-        max_retries=config.max_retries,
-        rate_limit_wait_s=config.rate_limit_wait_s,
-        timeout_s=config.timeout_s,
         azure_endpoint=getattr(settings, "AZURE_OPENAI_ENDPOINT", "") or None,
         azure_api_version=getattr(settings, "AZURE_OPENAI_API_VERSION", "") or None,
         response_format=config.response_format,
-        backoff_initial_s=config.backoff_initial_s,
-        backoff_max_s=config.backoff_max_s,
-        max_wait_s=config.max_wait_s,
-        deadline_s=config.deadline_s,
-        allow_hosts=config.allow_hosts,
-        profile=config.profile,
+        **_client_options(config),
     )
-    client.price_table = price_table(
-        client.model,
-        input_per_mtok_usd=config.price_input_per_mtok_usd,
-        output_per_mtok_usd=config.price_output_per_mtok_usd,
-    )
-    return client
+    return _with_prices(client, config)
 
 
 def _gemini(config: ProviderConfig) -> LLMClient:
-    client = GeminiClient(
-        config.api_key,
-        config.model,
-        config.base_url,
-        max_retries=config.max_retries,
-        rate_limit_wait_s=config.rate_limit_wait_s,
-        timeout_s=config.timeout_s,
-        backoff_initial_s=config.backoff_initial_s,
-        backoff_max_s=config.backoff_max_s,
-        max_wait_s=config.max_wait_s,
-        deadline_s=config.deadline_s,
-        allow_hosts=config.allow_hosts,
-        profile=config.profile,
-    )
-    client.price_table = price_table(
-        client.model,
-        input_per_mtok_usd=config.price_input_per_mtok_usd,
-        output_per_mtok_usd=config.price_output_per_mtok_usd,
-        base=GEMINI_PRICES,
-    )
-    return client
+    client = GeminiClient(config.api_key, config.model, config.base_url, **_client_options(config))
+    return _with_prices(client, config, GEMINI_PRICES)
 
 
 PROVIDERS: dict[str, Callable[[ProviderConfig], LLMClient]] = {
@@ -269,8 +262,9 @@ def get_client(*, profile: str = "leads", max_retries: int | None = None) -> LLM
     build = PROVIDERS.get(config.provider)
     if build is None:
         setting = {"estimate": "LLM_PROVIDER"}.get(profile, "HOKAN_LLM_PROVIDER")
-        if profile in SHARED_PROFILES and getattr(settings, f"HOKAN_{profile.upper()}_LLM_PROVIDER", ""):
-            setting = f"HOKAN_{profile.upper()}_LLM_PROVIDER"
+        own = f"HOKAN_{profile.upper()}_LLM_PROVIDER"
+        if profile in SHARED_PROFILES and str(getattr(settings, own, "") or ""):
+            setting = own
         raise LLMConfigError(
             f"{setting}={config.provider!r} は未対応です(対応: {', '.join(sorted(PROVIDERS))})",
             provider=config.provider,

@@ -249,14 +249,16 @@ class OpenAICompatClient:
             backoff_max_s=backoff_max_s, max_wait_s=max_wait_s,
         )
 
-        # One guarded connection pool for the SDK's life (the SDK closes it with itself).
+        # One guarded connection pool for the SDK's life (the SDK closes it with itself). openai
+        # 1.x is built on httpx; 3.x on httpx2 but still takes an httpx.Client ("legacy httpx
+        # client", openai/_httpx2.py), which is what our guarded transport plugs into.
         http = guarded_client(timeout_s=timeout_s, allow_hosts=allow_hosts)
         if provider == "azure":
             if not azure_endpoint:
                 raise LLMConfigError("AZURE_OPENAI_ENDPOINT が設定されていません", provider=provider)
             if not azure_api_version:
                 raise LLMConfigError("AZURE_OPENAI_API_VERSION が設定されていません", provider=provider)
-            self._sdk: openai.OpenAI = openai.AzureOpenAI(
+            self._sdk: openai.OpenAI = openai.AzureOpenAI(  # type: ignore[call-overload]
                 azure_endpoint=azure_endpoint,
                 api_version=azure_api_version,
                 api_key=api_key,
@@ -269,7 +271,8 @@ class OpenAICompatClient:
             if provider == "openai_compatible" and not url:
                 raise LLMConfigError("openai_compatible には HOKAN_LLM_BASE_URL が必要です", provider=provider)
             self._sdk = openai.OpenAI(
-                api_key=api_key, base_url=url or None, max_retries=0, timeout=timeout_s, http_client=http
+                api_key=api_key, base_url=url or None, max_retries=0, timeout=timeout_s,
+                http_client=http,  # type: ignore[arg-type]
             )
 
     def __repr__(self) -> str:

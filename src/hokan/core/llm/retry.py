@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from hokan.core.errors import LLMDeadlineExceeded, LLMTransientError
 from hokan.core.ratelimit import run_attempt
@@ -167,6 +167,11 @@ class RetryPolicy:
                 out_of_time = True
             return out_of_time
 
+        def give_up(state: RetryCallState) -> bool:
+            # In this order: the retries used up, a wait too long to sleep through, the deadline.
+            return (state.attempt_number >= self.max_retries + 1 or asked_to_wait_too_long(state)
+                    or past_deadline(state))
+
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, self.retry_on) and not isinstance(exc, LLMDeadlineExceeded)
 
@@ -189,7 +194,7 @@ class RetryPolicy:
                 return run_attempt(lambda: attempt(left), left)
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1) | asked_to_wait_too_long | past_deadline,
+            stop=give_up,
             wait=wait,
             retry=retry_if_exception(retryable),
             sleep=sleep,
