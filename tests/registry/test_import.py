@@ -189,3 +189,36 @@ def test_it_reports_a_row_the_database_refuses_and_keeps_the_rest_of_its_chunk(t
     assert report.created == 1
     assert CompanyRecord.objects.get(edinet_code="E99982").capital == 20_000_000
     assert CompanyRecord.objects.get(corporate_number="8000012010038").edinet_code is None
+
+
+def test_a_utf8_copy_with_a_bom_and_a_bad_byte_names_the_line(tmp_path):
+    data = "\ufeff法人番号,名称\n,株式会社一\n,株式会社二\n".encode("utf-8").replace("二".encode(), b"\xff")
+    path = tmp_path / "gbiz.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        import_registry(path)
+    assert caught.value.row == 3 and "UTF-8（BOM付き）" in str(caught.value)
+    report = import_registry(path, skip_bad_lines=True)
+    assert (report.created, [e.row for e in report.errors]) == (1, [3])
+
+
+def test_a_cell_over_the_limit_is_a_bad_row(tmp_path, settings):
+    settings.HOKAN_IMPORT_MAX_CELL_CHARS = 100
+    path = write_csv(tmp_path / "gbiz.csv", [["法人番号", "名称", "業種"], ["", "株式会社長い", "あ" * 150_000],
+                                             ["", "株式会社短い", "IT"]])
+    report = import_registry(path)
+    assert report.created == 1
+    assert [(e.row, e.field) for e in report.errors] == [(2, "業種")]
+    assert "HOKAN_IMPORT_MAX_CELL_CHARS" in report.errors[0].reason
+
+
+def test_registry_values_are_validated_again_before_they_reach_a_lead(shared_registry):
+    from hokan.registry.match import registry_values
+
+    record = CompanyRecord.objects.get(corporate_number="5070001000715")
+    record.website_url = "not a url"  # a value stored before a rule was tightened
+    record.evidence["website_url"] = {"source": "edinet", "raw": "not a url", "quote": "URL not a url"}
+    values = {v.field: v for v in registry_values(record, fields=("capital", "website_url", "prefecture"))}
+    assert set(values) == {"capital", "prefecture"}
+    assert values["capital"].value == 1_491_000_000
+    assert values["capital"].observed_at == record.updated_at

@@ -133,9 +133,12 @@ def _decode_lines(
     if not skip_bad_lines:
         first = bad[0]
         label = ENCODING_LABELS.get(name, name)
-        more = f"（ほか {len(bad) - 1:,} 行）" if len(bad) > 1 else ""
+        more = ""
+        if len(bad) > 1:
+            listed = "、".join(f"{b.line:,}行目" for b in bad[1:6]) + ("…" if len(bad) > 6 else "")
+            more = f"。ほかにも読めない行があります: {listed}（計 {len(bad):,} 行）"
         raise InputError(
-            f"{label} として読めないバイトがあります: {first.line:,}行目の {first.offset + 1:,} バイト目{more}。"
+            f"{label} として読めないバイトがあります（{first.offset + 1:,} バイト目）{more}。"
             "読める行だけを取り込むには --skip-bad-lines を付けてください（読めない行は一覧に表示します）",
             source=source, row=first.line,
         )

@@ -63,7 +63,9 @@ def export_leads(
     Raises:
         InputError: unknown extension.
     """
-    leads = Lead.objects.order_by("pk").prefetch_related("sources")
+    leads = Lead.objects.order_by("pk")
+    if with_sources:  # the provenance rows only when they are written (they were 0.85 s of 0.92 s)
+        leads = leads.prefetch_related("sources")
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
