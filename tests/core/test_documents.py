@@ -451,3 +451,28 @@ def test_the_cli_and_the_package_import_no_ocr_runtime():
             "print(heavy)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+# --- registry and settings --------------------------------------------------------------------
+def test_ppocrv6_from_the_same_wheel_reads_the_notice():
+    from hokan.core.documents import get_engine
+
+    engine = get_engine("ppocrv6")
+    result = read_document(png_bytes(render(NOTICE)), name="notice.png", engines=[engine]).pages[0].ocr
+    assert result.engine == "ppocrv6" and "PP-OCRv6 small" in result.engine_version
+    for expected in ("粗大ごみ収集のお知らせ", "¥1,200", "4,567件", "0778-53-2229"):
+        assert expected in flat(result.text), (expected, result.text)
+
+
+def test_the_engines_come_from_the_setting_in_order(settings):
+    from hokan.core.documents import configured_engines, get_engine
+
+    settings.HOKAN_OCR_ENGINES = ["tesseract", "ppocrv5"]
+    assert [engine.name for engine in configured_engines()] == ["tesseract", "ppocrv5"]
+    assert get_engine("ppocrv5") is get_engine("ppocrv5")  # one loaded model per process
+    settings.HOKAN_OCR_ENGINES = ["ppocrv5"]
+    document = read_document(png_bytes(render(["売上 ¥1,000"])), name="a.png")
+    assert document.ocr_engines == ("ppocrv5",)
+    with pytest.raises(OcrUnavailable) as caught:
+        get_engine("easyocr")
+    assert caught.value.reason == "unknown" and "ppocrv5" in str(caught.value)
