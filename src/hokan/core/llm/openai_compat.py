@@ -89,6 +89,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -253,6 +254,7 @@ class OpenAICompatClient:
         # 1.x is built on httpx; 3.x on httpx2 but still takes an httpx.Client ("legacy httpx
         # client", openai/_httpx2.py), which is what our guarded transport plugs into.
         http = guarded_client(timeout_s=timeout_s, allow_hosts=allow_hosts)
+        self._close_http = weakref.finalize(self, http.close)  # like the SDK's own client, closed with us
         if provider == "azure":
             if not azure_endpoint:
                 raise LLMConfigError("AZURE_OPENAI_ENDPOINT が設定されていません", provider=provider)
@@ -277,6 +279,10 @@ class OpenAICompatClient:
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient(provider={self.provider!r}, model={self.model!r})"
+
+    def close(self) -> None:
+        """Close the connection pool now (else it is closed when the client is collected)."""
+        self._close_http()
 
     # --- the Protocol -------------------------------------------------------------------
     def complete_json(
