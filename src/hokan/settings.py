@@ -154,6 +154,10 @@ HOKAN_FETCH_ALLOW_HOSTS = envlist("HOKAN_FETCH_ALLOW_HOSTS", "")
 # A folder with snapshot.csv (url,path,content_type): pages are served from it instead of
 # the network. Empty = live fetching.
 HOKAN_SNAPSHOT_DIR = envstr("HOKAN_SNAPSHOT_DIR", "")
+# Grounding beyond our own pages (core.extract.llm): pages the LLM cited that are fetched per
+# answer to check its quotes (through the fetcher above: SSRF guard, robots.txt, size cap);
+# 0 = never fetch a cited page (its values stay unverified).
+HOKAN_GROUNDING_MAX_PAGES = envint("HOKAN_GROUNDING_MAX_PAGES", "3")
 
 # --- documents and OCR (core.documents) -------------------------------------------------------
 # Limits of one PDF or image; a document past one is refused with a Japanese error naming it.

@@ -52,20 +52,22 @@ def test_the_schema_and_template_list_every_label_with_value_source_and_quote():
 
 
 def test_confidence_follows_the_evidence_grounded_cited_or_none():
-    pages = [page("https://a.example/company/", "<td>資本金</td><td>１，０００万円</td>")]
+    pages = [page("https://a.example/company/", "<table><tr><th>資本金</th><td>１，０００万円</td></tr></table>")]
     data = {
-        "資本金": {"value": "1000", "source_url": "https://a.example/", "quote": "資本金 1,000万円"},
-        "従業員数": {"value": "12名", "source_url": None, "quote": "社員12名"},
+        # The quote spans two cells: found in the visible text "資本金 1,000万円" (folded).
+        "資本金": {"value": "1000", "source_url": "https://elsewhere.example/", "quote": "資本金　1,000万円"},
+        "従業員数": {"value": "12名", "source_url": "https://a.example/", "quote": "社員12名"},
     }
     values, rejected = values_from_answer(data, SPECS, clean=clean, pages=pages, citations=[], subject="株式会社A")
     by_field = {v.field: v for v in values}
-    # Neither "1000" nor the quote "資本金 1,000万円" is in the page source (tags stand between label and value).
-    assert by_field["capital"].confidence == CITED_CONFIDENCE
-    assert by_field["employee_count"].confidence == UNCITED_CONFIDENCE
+    assert (by_field["capital"].confidence, by_field["capital"].extractor) == (GROUNDED_CONFIDENCE, "llm:grounded")
+    assert by_field["capital"].source_url == "https://a.example/company/"  # the page that proved it
+    assert by_field["employee_count"].confidence == CITED_CONFIDENCE
+    assert by_field["employee_count"].source_url == "https://a.example/"  # as the model said: not confirmed
     assert rejected == []
-    grounded, _ = values_from_answer({"資本金": {"value": "1,000万円", "source_url": "", "quote": "１，０００万円"}},
-                                     SPECS, clean=clean, pages=pages, citations=[], subject="株式会社A")
-    assert grounded[0].confidence == GROUNDED_CONFIDENCE and grounded[0].extractor == "llm:grounded"
+    uncited, _ = values_from_answer({"従業員数": {"value": "12名", "source_url": None, "quote": "社員12名"}},
+                                    SPECS, clean=clean, pages=pages, citations=[], subject="株式会社A")
+    assert (uncited[0].confidence, uncited[0].extractor) == (UNCITED_CONFIDENCE, "llm:unverified")
 
 
 def test_invalid_values_are_rejected_with_a_message_and_vague_ones_dropped_silently():

@@ -15,18 +15,31 @@ empty strings, shown in the prompt.
 Grounding (ARCHITECTURE.md: a value that cannot be found in any evidence is scored low): a
 value is *grounded* when its quote — or the raw value itself — of at least
 ``MIN_GROUNDING_CHARS`` characters appears, after ``ja.fold``, in the text of a page we read.
+Its ``source_url`` is then the page that proved it, whatever the model said.
+
+1. ``values_from_answer`` checks the pages we read ourselves (extractor ``llm:grounded``);
+2. ``ground_in_cited_pages`` fetches the pages the model cited for the values still
+   unverified — through the caller's fetcher (``hokan.core.web``: SSRF guard, robots.txt,
+   size cap), at most ``max_pages`` distinct URLs per answer, no LLM cost — and checks the
+   quote there (extractor ``llm:grounded:cited``).
+
 Confidence: ``GROUNDED_CONFIDENCE`` (0.7) when grounded, ``CITED_CONFIDENCE`` (0.5) when the
-model named a source, ``UNCITED_CONFIDENCE`` (0.3) otherwise.
+model named a source we could not confirm, ``UNCITED_CONFIDENCE`` (0.3) otherwise.
+``is_grounded(value)`` tells the two grounded extractors from the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 from hokan.core import ja
+from hokan.core.errors import FetchError
 from hokan.core.fields import FieldValue
 
 if TYPE_CHECKING:
@@ -38,6 +51,11 @@ UNCITED_CONFIDENCE = 0.3
 MIN_GROUNDING_CHARS = 4
 MAX_QUOTE_CHARS = 500
 ITEM_KEYS = ("value", "source_url", "quote")
+GROUNDED = "llm:grounded"  # the quote is on a page we read ourselves
+GROUNDED_CITED = "llm:grounded:cited"  # the quote is on a page the model cited (fetched by us)
+UNVERIFIED = "llm:unverified"
+
+log = logging.getLogger("hokan.core.extract.llm")
 
 
 class AskedField(Protocol):
@@ -80,21 +98,38 @@ def answer_schema(labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def page_haystack(page: Page) -> str:
+    """The text a quote is looked for in: the page source and its visible text (one space
+    between blocks, so "資本金 5,000万円" matches a ``<th>資本金</th><td>5,000万円</td>`` row),
+    both folded with ``ja.fold``, whitespace runs as one space."""
+    if not page.text:
+        return ""
+    from hokan.core.extract.html import flat, visible_text
+
+    return flat_text(ja.fold(page.text)) + "\n" + flat_text(ja.fold(flat(visible_text(page.text))))
+
+
 def grounding_page(quote: str, value_text: str, pages: Sequence[Page], *, folded: Sequence[str] | None = None) -> Page | None:
     """The first of ``pages`` whose text contains the quote (or else the raw value), compared
-    after ``ja.fold``; None when neither (of at least MIN_GROUNDING_CHARS characters) is found.
+    after ``ja.fold`` (and with whitespace runs as one space); None when neither (of at least
+    MIN_GROUNDING_CHARS characters) is found.
 
-    folded: ``[ja.fold(page.text) for page in pages]`` when the caller has it already.
+    folded: ``[page_haystack(page) for page in pages]`` when the caller has it already.
     """
-    texts = list(folded) if folded is not None else [ja.fold(page.text) for page in pages]
+    texts = list(folded) if folded is not None else [page_haystack(page) for page in pages]
     for needle in (quote, value_text):
-        needle = ja.fold(needle or "")
+        needle = flat_text(ja.fold(needle or ""))
         if len(needle) < MIN_GROUNDING_CHARS:
             continue
         for page, text in zip(pages, texts):
             if needle in text:
                 return page
     return None
+
+
+def flat_text(text: str) -> str:
+    """Every whitespace run as one space, stripped."""
+    return " ".join(text.split())
 
 
 def values_from_answer(
@@ -147,13 +182,96 @@ def values_from_answer(
         if not cleaned:
             continue
         if folded is None:
-            folded = [ja.fold(page.text) for page in pages]
-        grounded = grounding_page(quote, raw, pages, folded=folded) is not None
-        confidence = GROUNDED_CONFIDENCE if grounded else (CITED_CONFIDENCE if source_url else UNCITED_CONFIDENCE)
-        extractor = "llm:grounded" if grounded else "llm:unverified"
+            folded = [page_haystack(page) for page in pages]
+        proof = grounding_page(quote, raw, pages, folded=folded)
+        if proof is not None:
+            source_url, confidence, extractor = proof.final_url, GROUNDED_CONFIDENCE, GROUNDED
+        else:
+            confidence, extractor = (CITED_CONFIDENCE if source_url else UNCITED_CONFIDENCE), UNVERIFIED
         for column, value in cleaned.items():
             accepted.append(
                 FieldValue(field=column, value=value, raw=raw, quote=quote, source_url=source_url or None,
                            method="ai", confidence=confidence, extractor=extractor)
             )
     return accepted, rejected
+
+
+def is_grounded(value: FieldValue) -> bool:
+    """Whether an AI value's quote was found on a page (ours or one the model cited)."""
+    return value.extractor in (GROUNDED, GROUNDED_CITED)
+
+
+@dataclass
+class CitedPages:
+    """What ``ground_in_cited_pages`` fetched: pages read, "URL: reason" per failed fetch, and
+    how many values it grounded."""
+
+    pages: list[Page] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    grounded: int = 0
+
+
+def _same_page(url: str) -> str:
+    return urldefrag(url)[0]
+
+
+def ground_in_cited_pages(
+    values: Sequence[FieldValue],
+    fetch: Callable[[str], Page],
+    *,
+    max_pages: int,
+    citations: Sequence[str] = (),
+    known_urls: Sequence[str] = (),
+) -> tuple[list[FieldValue], CitedPages]:
+    """Check the unverified values' quotes on the pages the model cited: (values, CitedPages).
+
+    values: from ``values_from_answer``; only ``llm:unverified`` ones with a ``source_url``
+        are looked at (the others are returned unchanged, in order).
+    fetch: ``Fetcher.fetch`` (raises ``FetchError``); no LLM is involved.
+    max_pages: at most this many distinct URLs are requested (failures count), first the
+        values' own sources in order, then the provider's ``citations``; 0 fetches nothing.
+    known_urls: pages already checked (ours): not fetched again.
+
+    A value whose quote (or raw value) is on a fetched page gets that page as ``source_url``,
+    confidence ``GROUNDED_CONFIDENCE`` and extractor ``llm:grounded:cited``. Values split from
+    one answer item (an address into prefecture, city, …) share their evidence and are
+    grounded together. Never raises for a page that cannot be fetched.
+    """
+    result = CitedPages()
+    pending = [v for v in values if v.extractor == UNVERIFIED and v.source_url]
+    if not pending or max_pages <= 0:
+        return list(values), result
+    known = {_same_page(url) for url in known_urls}
+    wanted: list[str] = []
+    for url in [v.source_url for v in pending] + list(citations):
+        if not url or urlsplit(url).scheme not in ("http", "https"):
+            continue
+        page_url = _same_page(url)
+        if page_url not in known and page_url not in wanted:
+            wanted.append(page_url)
+    for url in wanted[:max_pages]:
+        try:
+            result.pages.append(fetch(url))
+        except FetchError as exc:
+            result.errors.append(f"{url}: {exc}")
+            log.info("cited page not fetched %s: %s", url, exc)
+    if not result.pages:
+        return list(values), result
+    folded = [page_haystack(page) for page in result.pages]
+    proofs: dict[tuple[str, str, str | None], Page | None] = {}
+    out: list[FieldValue] = []
+    for value in values:
+        if value.extractor != UNVERIFIED or not value.source_url:
+            out.append(value)
+            continue
+        evidence = (value.raw, value.quote, value.source_url)
+        if evidence not in proofs:
+            proofs[evidence] = grounding_page(value.quote, value.raw, result.pages, folded=folded)
+        proof = proofs[evidence]
+        if proof is None:
+            out.append(value)
+            continue
+        result.grounded += 1
+        out.append(dataclasses.replace(value, source_url=proof.final_url, confidence=GROUNDED_CONFIDENCE,
+                                       extractor=GROUNDED_CITED))
+    return out, result
