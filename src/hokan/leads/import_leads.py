@@ -44,7 +44,7 @@ from hokan.core.fields import FieldValue
 from hokan.core.tabular import TableLimits, check_cells, is_blank_row, read_table
 from hokan.leads.columns import BY_NAME, COLUMNS
 from hokan.leads.models import Lead
-from hokan.leads.store import apply_values, source_row, upsert_sources
+from hokan.leads.store import apply_values, upsert_sources
 from hokan.leads.values import address_values, clean_value
 
 CHUNK_ROWS = 1000
@@ -176,6 +176,7 @@ class _Company:
     rows: list[int]
     values: dict[str, object]
     key: str
+    name_key: str
     overridden: list[str] = field(default_factory=list)
 
     def add(self, row: int, values: dict[str, object]) -> None:
@@ -206,7 +207,7 @@ class _Companies:
                 company = named[0]
         if company is None:
             key = f"法人番号 {number}" if number else f"企業名 {values['name']}"
-            company = _Company([row], dict(values), key)
+            company = _Company([row], dict(values), key, name_key)
             self.all.append(company)
             self.by_name.setdefault(name_key, []).append(company)
         else:
@@ -295,8 +296,7 @@ def _match(chunk: list[_Company], claimed: set[int]) -> list[Lead | None]:
     for part in _chunks(numbers):
         for lead in Lead.objects.select_for_update().filter(corporate_number__in=part).order_by("-pk"):
             by_number[lead.corporate_number] = lead  # the lowest pk wins, as .first()
-    keys = sorted({ja.company_name_key(str(c.values["name"])) for c in chunk
-                   if str(c.values.get("corporate_number") or "") not in by_number} - {""})
+    keys = sorted({c.name_key for c in chunk if str(c.values.get("corporate_number") or "") not in by_number} - {""})
     by_name: dict[str, list[Lead]] = {}
     for part in _chunks(keys):
         for lead in Lead.objects.select_for_update().filter(name_key__in=part).order_by("pk"):
@@ -306,7 +306,7 @@ def _match(chunk: list[_Company], claimed: set[int]) -> list[Lead | None]:
         number = str(company.values.get("corporate_number") or "")
         lead = by_number.get(number) if number else None
         if lead is None:
-            named = by_name.get(ja.company_name_key(str(company.values["name"])), [])
+            named = by_name.get(company.name_key, [])
             if len(named) == 1 and (not named[0].corporate_number or not number):
                 lead = named[0]
         if lead is not None and lead.pk in claimed:
@@ -342,7 +342,7 @@ def _write_chunk(chunk: list[_Company], *, source: str, claimed: set[int]) -> li
     for company, lead in zip(chunk, _match(chunk, claimed)):
         if lead is None:
             lead = Lead(**company.values)
-            lead.name_key = ja.company_name_key(lead.name)
+            lead.name_key = company.name_key
             lead.ai_source = Lead.Source.MANUAL
             lead.created_at = lead.updated_at = now
             new.append((lead, [_manual(n, v, source, now) for n, v in company.values.items()]))
@@ -364,7 +364,7 @@ def _write_chunk(chunk: list[_Company], *, source: str, claimed: set[int]) -> li
         sources.extend(new)
     for columns, leads in changed.items():
         _update_columns(leads, columns, now)
-    upsert_sources([source_row(lead, value) for lead, values in sources for value in values])
+    upsert_sources([(lead.pk, value) for lead, values in sources for value in values])
     return outcomes
 
 
