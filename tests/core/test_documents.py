@@ -35,11 +35,13 @@ def flat(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
-def render(lines: list[str], font_px: int = 36, width: int = 1400) -> Image.Image:
+def render(lines: list[str], font_px: int = 36, width: int = 900) -> Image.Image:
+    """Black text on white. At least 2/3 as high as wide: PP-OCR's detector scales the short
+    side up to 736 px, so a thin strip would cost many times its own pixels."""
     if not FONT.is_file():
         pytest.skip(f"Japanese font {FONT} not installed (apt: fonts-ipaexfont)")
     font = ImageFont.truetype(str(FONT), font_px)
-    image = Image.new("RGB", (width, 90 + len(lines) * font_px * 2), "white")
+    image = Image.new("RGB", (width, max(90 + len(lines) * font_px * 2, width * 2 // 3)), "white")
     draw = ImageDraw.Draw(image)
     for index, line in enumerate(lines):
         draw.text((60, 50 + index * font_px * 2), line, fill="black", font=font)
