@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hokan.core import ja
 from hokan.core.extract.llm import answer_schema, answer_template
 from hokan.core.llm.client import JsonRequest
 from hokan.leads.columns import BY_NAME, Column
 from hokan.leads.models import Lead
-from hokan.leads.values import clean_value
+from hokan.leads.values import clean_value, location_answer
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 
@@ -71,12 +70,4 @@ def clean_answer_value(name: str, raw: str) -> dict[str, Any]:
     if name != "location":
         value = clean_value(name, raw)
         return {} if value is None else {name: value}
-    if ja.is_vague(raw):
-        return {}
-    address = ja.split_address(raw)
-    if address is None or not address.prefecture or not address.city:
-        raise ValueError(f"都道府県・市区町村から始まる住所として読めません: {raw}")
-    values: dict[str, Any] = {"prefecture": address.prefecture, "city": address.city, "location": address.rest}
-    if address.postal_code:
-        values["postal_code"] = address.postal_code
-    return values
+    return location_answer(raw)
