@@ -4,7 +4,7 @@ Images (all read in the same run by every engine):
 
 - the four real EC-CUBE admin screenshots of the shared data
   ($HOKAN_SHARED_DATA/screenshots/ec-cube_admin), numbers labelled by hand in
-  ``bench/ocr_labels.json`` (70 numbers);
+  ``bench/ocr_labels.json`` (56 numbers);
 - ``--dashboards N`` (default 12) Japanese live-commerce dashboards rendered by Chromium with the
   machine's Japanese fonts (``bench/ocr_dashboards.py``): every number printed on them is known,
   so a number the engine reads that is not on the page is counted as a misread.
