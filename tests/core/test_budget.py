@@ -324,7 +324,9 @@ def test_it_never_grants_past_the_limit_to_concurrent_processes_on_postgresql():
 
 
 @pytest.mark.slow
-def test_it_never_grants_past_the_limit_to_concurrent_processes_on_redis(tmp_path, redis_server_url):  # noqa: F811
+def test_it_never_grants_past_the_limit_to_concurrent_processes_on_redis(tmp_path, redis_server_url,  # noqa: F811
+                                                                        redis_client):
+    # redis_client: the module's Redis server, emptied (other tests of this module used it).
     env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.sqlite3'}", REDIS_URL=redis_server_url,
                POWERPLEXY_MONTHLY_CALL_LIMIT="100", HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT="40")
     results = _run_workers(env, workers=3, per_worker=50, scopes=("leads", "estimate"))

@@ -123,10 +123,12 @@ def from_micro_usd(micro: int) -> Decimal:
 
 
 def local_today() -> dt.date:
+    """Today in TIME_ZONE (Asia/Tokyo), whatever the machine's zone: the ledger's day."""
     return timezone.localdate()
 
 
 def month_of(day: dt.date) -> str:
+    """The ledger's month of ``day``: "YYYY-MM"."""
     return f"{day.year:04d}-{day.month:02d}"
 
 
