@@ -212,7 +212,8 @@ class Job(models.Model):
     created_at = models.DateTimeField("作成日時", auto_now_add=True)
     started_at = models.DateTimeField("開始日時", null=True, blank=True)
     finished_at = models.DateTimeField("終了日時", null=True, blank=True)
-    # the last time the sweep (hokan.core.tasks.sweep_jobs) sent tasks for a stalled job
+    # the time of the check of this job last arranged by hokan.core.tasks (a delayed task, or
+    # the sweep's tasks for a stalled job); a time in the future means one is on its way
     swept_at = models.DateTimeField("再投入日時", null=True, blank=True)
 
     class Meta:

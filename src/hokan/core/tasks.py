@@ -12,14 +12,17 @@ Keeping a job going:
 - a chunk put back for a retry gets its own task, due when its backoff ends;
 - a task that ends while another chunk's lease has expired (its worker was killed) sends a
   task for it at once;
-- ``core.sweep_jobs`` (Celery beat, every HOKAN_JOB_SWEEP_INTERVAL_S seconds) sends a task
-  for every chunk whose lease expired and, for a job with claimable chunks, nothing running
-  and no activity for a lease (its tasks were lost with a broker or a killed worker's
-  prefetched messages), one task per claimable chunk — at most once per lease per job.
+- a task that ends while the job still has chunks running elsewhere (or waiting for a
+  backoff) arranges one check of the job — a task due when the earliest of those leases or
+  backoffs ends — unless a check is arranged already (``Job.swept_at``); a check that finds
+  the holder alive arranges the next, so a running job is looked at once per lease;
+- ``core.sweep_jobs`` (Celery beat, every HOKAN_JOB_SWEEP_INTERVAL_S seconds) is the safety net
+  for lost messages (a broker restart, the delayed check held by a worker that was killed):
+  it sends a task for every chunk whose lease expired and, for a job with claimable chunks,
+  nothing running and no activity for a lease, one task per claimable chunk.
 
-A killed worker's chunk is therefore taken again within HOKAN_JOB_LEASE_S plus one sweep
-interval (default 120 + 60 s). Without beat, within the broker's visibility timeout, when the
-killed task itself is delivered again.
+A killed worker's chunk is therefore taken again about HOKAN_JOB_LEASE_S (120 s) after its
+last heartbeat, or at the latest one sweep interval (60 s) later.
 
 Without a broker (no REDIS_URL / CELERY_BROKER_URL), ``dispatch_job`` runs the job in this
 process (``jobs.run_job``) and returns when it is finished.
@@ -81,6 +84,7 @@ def run_one_chunk(job_id: str) -> dict[str, Any] | None:
     handler = jobs.chunk_handler(job.kind)
     chunk = jobs.claim_next_chunk(job)
     if chunk is None:
+        _arrange_check(job)
         return {"job": job_id, "chunk": None, "status": None}
     chunk = jobs.run_chunk(job, chunk, handler)
     job.refresh_from_db()
@@ -88,7 +92,26 @@ def run_one_chunk(job_id: str) -> dict[str, Any] | None:
         if chunk.status == JobChunk.Status.PENDING and chunk.available_at is not None:
             _send(job, 1, countdown=max(0.0, (chunk.available_at - timezone.now()).total_seconds()))
         _send(job, _expired_leases(job))
+        _arrange_check(job)
     return {"job": job_id, "chunk": chunk.chunk_id, "status": chunk.status}
+
+
+def _arrange_check(job: Job) -> None:
+    """One delayed task for ``job`` when its next chunk may become claimable (a lease or a
+    backoff ending), unless one is arranged already; a check arranged for now or earlier
+    (it is running, or was lost) no longer counts."""
+    job.refresh_from_db()
+    if job.status not in jobs.ACTIVE:
+        return
+    wake = jobs.next_wakeup(job)
+    if wake is None:
+        return
+    now = timezone.now()
+    at = max(wake, now) + dt.timedelta(seconds=1)  # just after the lease ends, not just before
+    arranged = Job.objects.filter(pk=job.pk).filter(
+        Q(swept_at__isnull=True) | Q(swept_at__lt=now + dt.timedelta(seconds=2))).update(swept_at=at)
+    if arranged:
+        _send(job, 1, countdown=(at - now).total_seconds())
 
 
 def _expired_leases(job: Job, now: dt.datetime | None = None) -> int:
