@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 
 from hokan.core.budget import DatabaseLedger, Limits
@@ -240,7 +241,14 @@ def test_concurrent_misses_of_one_question_in_a_process_ask_the_provider_once(pr
     fake_openai_server.default_reply = Reply.json({"score": 0.4}, latency_s=0.3)
     client = CachedClient(provider, scope="scoring", cache=DatabaseCache(ttl_s=60, max_entries=10))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(client.complete_json(request()))) for _ in range(8)]
+
+    def ask():
+        try:
+            results.append(client.complete_json(request()))
+        finally:
+            connection.close()  # this thread's own database connection
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:

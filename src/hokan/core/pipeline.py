@@ -19,7 +19,8 @@ Rules:
   blocking work by definition: it runs in a worker thread (``loop.run_in_executor`` on this
   run's own thread pool, sized to the sum of the plain stages' workers, so N workers really
   are N threads — asyncio's default executor would cap them at min(32, CPUs + 4)). Context
-  variables are copied into the thread, as ``asyncio.to_thread`` does.
+  variables are copied into the thread, as ``asyncio.to_thread`` does. A database connection
+  a stage opens in its thread lives as long as the thread: until the run ends.
 - Queues hold at most ``queue_size`` items (HOKAN_PIPELINE_QUEUE_SIZE, default 100): a
   producer faster than the slowest stage waits (backpressure), memory stays bounded.
 - Shutdown: when the source is exhausted, one sentinel per worker goes into the first queue;
