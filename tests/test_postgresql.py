@@ -24,6 +24,8 @@ ON_POSTGRESQL = [
     "tests/registry/test_match.py",
     "tests/estimate/test_generate.py",
     "tests/estimate/test_api.py",
+    "tests/core/test_jobs.py",
+    "tests/core/test_cache.py",
 ]
 
 
