@@ -229,6 +229,22 @@ def test_run_job_runs_every_chunk_retries_a_failure_and_completes(settings):
     assert JobChunk.objects.get(chunk_id=2).last_error == "RuntimeError: HTTP 503"
 
 
+def test_run_job_waits_for_chunks_held_elsewhere_polling_and_ends_when_they_finish(settings):
+    settings.HOKAN_JOB_LEASE_S = 120
+    job = jobs.create_job("k", total_rows=2, chunk_row_limit=1)
+    elsewhere = jobs.claim_next_chunk(job, worker="other-machine")
+    sleeps = []
+
+    def sleep(seconds):  # the other worker finishes while this one waits
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            jobs.complete_chunk(elsewhere, result={"rows": 1})
+
+    state = jobs.run_job(job, lambda job, chunk: {"rows": 1}, poll_s=2.0, sleep=sleep)
+    assert state.status == "completed" and state.totals == {"rows": 2}
+    assert sleeps == [2.0, 2.0]  # polled, instead of sleeping until the other lease ends (120 s)
+
+
 @pytest.mark.parametrize("error", [LLMConfigError("401 invalid key", provider="openai"),
                                    BudgetExceeded("月額上限", scope="monthly_cost", limit=150, spent=150)])
 def test_a_fatal_error_interrupts_the_job_at_once_and_gives_the_chunk_back(error):

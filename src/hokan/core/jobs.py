@@ -569,11 +569,13 @@ def run_chunk(job: Job, chunk: JobChunk, handler: ChunkHandler | None = None, *,
 
 def run_job(job: Job, handler: ChunkHandler | None = None, *, worker: str | None = None,
             max_chunks: int | None = None, fatal: tuple[type[BaseException], ...] = FATAL_ERRORS,
-            sleep: Callable[[float], None] | None = None) -> JobProgress:
-    """Work through ``job`` in this process until no chunk is left to do: claim, run, repeat;
-    wait out retry backoffs and the leases of chunks held by others (``sleep``, default
-    ``time.sleep``), so it returns when the job is finished or interrupted, or after
-    ``max_chunks`` chunks. Returns the progress at the end.
+            poll_s: float = 1.0, sleep: Callable[[float], None] | None = None) -> JobProgress:
+    """Work through ``job`` in this process until no chunk is left to do: claim, run, repeat.
+
+    While the chunks left are held by other workers or wait out a retry backoff, look again
+    every ``poll_s`` seconds at most (``sleep``, default ``time.sleep``): this process ends as
+    soon as the others finish, and takes a chunk over when its holder's lease expires. Returns
+    the progress when the job is finished or interrupted, or after ``max_chunks`` chunks.
     """
     import time
 
@@ -588,7 +590,7 @@ def run_job(job: Job, handler: ChunkHandler | None = None, *, worker: str | None
             wake = next_wakeup(job) if job.status in ACTIVE else None
             if wake is None:
                 break
-            sleep(max(0.0, (wake - timezone.now()).total_seconds()) + 0.05)
+            sleep(min(max(0.05, (wake - timezone.now()).total_seconds()), poll_s))
             continue
         run_chunk(job, chunk, handler, fatal=fatal)
         ran += 1
