@@ -109,23 +109,10 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"cache_key: no canonical form for {type(value).__name__}")
 
 
-@dataclass(frozen=True)
-class CachedAnswer:
-    """A stored answer. usage: what the original paid call cost (a hit saves this)."""
-
-    data: dict[str, Any]
-    usage: Usage
-    provider: str
-    model: str
-    raw_text: str = ""
-    citations: list[str] = field(default_factory=list)
-    repaired: bool = False
-
-    def completion(self) -> Completion:
-        """The Completion a hit returns: ``cached=True``, usage zero (cost 0, calls 0), attempts 0."""
-        return Completion(data=self.data, usage=Usage(), provider=self.provider, model=self.model,
-                          raw_text=self.raw_text, citations=list(self.citations), attempts=0,
-                          repaired=self.repaired, cached=True)
+def as_hit(stored: Completion) -> Completion:
+    """The Completion a hit returns for a stored answer: ``cached=True``, usage zero (cost 0,
+    calls 0, no tokens), attempts 0 — nothing was sent, nothing is paid."""
+    return dataclasses.replace(stored, usage=Usage(), attempts=0, cached=True, citations=list(stored.citations))
 
 
 @dataclass(frozen=True)
@@ -159,10 +146,10 @@ def _usage_from(raw: dict[str, Any]) -> Usage:
                  calls=int(raw.get("calls", 0)))
 
 
-def _answer(response: dict[str, Any], usage: dict[str, Any], provider: str, model: str) -> CachedAnswer:
-    return CachedAnswer(data=response["data"], usage=_usage_from(usage), provider=provider, model=model,
-                        raw_text=response.get("raw_text", ""), citations=list(response.get("citations", [])),
-                        repaired=bool(response.get("repaired", False)))
+def _stored(response: dict[str, Any], usage: dict[str, Any], provider: str, model: str) -> Completion:
+    return Completion(data=response["data"], usage=_usage_from(usage), provider=provider, model=model,
+                      raw_text=response.get("raw_text", ""), citations=list(response.get("citations", [])),
+                      repaired=bool(response.get("repaired", False)))
 
 
 class DatabaseCache:
@@ -180,9 +167,11 @@ class DatabaseCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
 
-    def lookup(self, scope: str, key: str, *, now: dt.datetime | None = None) -> CachedAnswer | None:
+    def lookup(self, scope: str, key: str, *, now: dt.datetime | None = None) -> Completion | None:
         """The answer stored under ``key`` in ``scope`` if it has not expired at ``now``
-        (default: the current time); counts a hit or a miss for the scope."""
+        (default: the current time), as it was received — its ``usage`` is what the paid call
+        cost, i.e. what this hit saves (``as_hit`` makes the hit's Completion); counts a hit
+        or a miss for the scope."""
         now = now or timezone.now()
         entry = LLMCacheEntry.objects.filter(scope=scope, key=key).first()
         if entry is None or entry.expires_at <= now:
@@ -192,7 +181,7 @@ class DatabaseCache:
             return None
         LLMCacheEntry.objects.filter(pk=entry.pk).update(hit_count=F("hit_count") + 1, last_used_at=now)
         self._count(scope, hits=1, misses=0)
-        return _answer(entry.response, entry.usage, entry.provider, entry.model)
+        return _stored(entry.response, entry.usage, entry.provider, entry.model)
 
     def put(self, scope: str, key: str, completion: Completion, *, now: dt.datetime | None = None) -> None:
         """Store ``completion`` under ``key`` (replacing an entry of the same key), then purge
@@ -264,7 +253,7 @@ class RedisCache:
         base = f"llmcache:{scope}"
         return [f"{base}:e:{key}", f"{base}:lru", f"{base}:exp", f"{base}:stats"]
 
-    def lookup(self, scope: str, key: str, *, now: dt.datetime | None = None) -> CachedAnswer | None:
+    def lookup(self, scope: str, key: str, *, now: dt.datetime | None = None) -> Completion | None:
         """As ``DatabaseCache.lookup``; a Redis error is logged and taken as a miss."""
         import redis
 
@@ -277,7 +266,7 @@ class RedisCache:
         if not raw:
             return None
         fields = dict(zip((x.decode() for x in raw[0::2]), (x.decode() for x in raw[1::2]), strict=True))
-        return _answer(json.loads(fields["response"]), json.loads(fields["usage"]), fields["provider"],
+        return _stored(json.loads(fields["response"]), json.loads(fields["usage"]), fields["provider"],
                        fields["model"])
 
     def put(self, scope: str, key: str, completion: Completion, *, now: dt.datetime | None = None) -> None:

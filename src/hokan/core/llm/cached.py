@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hokan.core.cache import DatabaseCache, RedisCache, cache_key, get_cache
+from hokan.core.cache import DatabaseCache, RedisCache, as_hit, cache_key, get_cache
 from hokan.core.llm.client import Completion, JsonRequest, LLMClient, Usage
 
 
@@ -111,12 +111,12 @@ class CachedClient:
         if not leader:
             event.wait()
         try:
-            answer = self.cache.lookup(self.scope, key)
-            if answer is not None:
+            stored = self.cache.lookup(self.scope, key)
+            if stored is not None:
                 with self._lock:
                     self._hits += 1
-                    self._saved = self._saved + answer.usage
-                return answer.completion()
+                    self._saved = self._saved + stored.usage
+                return as_hit(stored)
             with self._lock:
                 self._misses += 1
             completion = self.inner.complete_json(request, timeout_s=timeout_s)
