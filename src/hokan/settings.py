@@ -283,8 +283,9 @@ HOKAN_NOTIFY_TIMEOUT_S = envfloat("HOKAN_NOTIFY_TIMEOUT_S", "10")  # connect and
 # --- registry (hokan.registry): gBizINFO REST API v2 ------------------------------------------
 GBIZINFO_API_TOKEN = envstr("GBIZINFO_API_TOKEN", "")  # secret: X-hojinInfo-api-token
 GBIZINFO_API_BASE_URL = envstr("GBIZINFO_API_BASE_URL", "https://api.info.gbiz.go.jp/hojin")
-# Seconds between two requests of one process (gBizINFO blocks a token for 10 minutes after
-# 6,000 calls in 10 minutes; see hokan/registry/gbizinfo.py).
+# Seconds between two requests of all processes together, per token (hokan.core.ratelimit: Redis
+# or the database; gBizINFO blocks a token for 10 minutes after 6,000 calls in 10 minutes; see
+# hokan/registry/gbizinfo.py). 0 = no pacing.
 GBIZINFO_API_MIN_INTERVAL_S = envfloat("GBIZINFO_API_MIN_INTERVAL_S", "1.0")
 GBIZINFO_API_TIMEOUT_S = envfloat("GBIZINFO_API_TIMEOUT_S", "30")
 
@@ -299,7 +300,7 @@ HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BYTES = envint("HOKAN_IMPORT_MAX_XLSX_UNZIPPED_BY
 # --- REST API (hokan.core.api_keys, hokan.leads.api) ----------------------------------------------
 HOKAN_API_RATE_LIMIT_PER_MIN = envint("HOKAN_API_RATE_LIMIT_PER_MIN", "60")  # per API key; 0 = off
 
-# The cache holds the API rate-limit counters: with REDIS_URL they are shared by all processes.
+# Django's cache (the API rate limits are not kept here but in hokan.core.ratelimit: Redis or the database).
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -307,13 +308,19 @@ else:
 
 # --- Celery / Redis (hokan/celery.py, core.budget.RedisLedger, core.ratelimit) -----------------
 # REDIS_URL (defined with the estimate settings above) is the switch: "" = no Redis — Celery
-# tasks run eagerly in-process, the usage ledger lives in the database and the provider's rate
-# limit is kept per process. Set (e.g. redis://127.0.0.1:6379/0): Redis is the Celery broker and
+# tasks run eagerly in-process, the usage ledger and the shared rate limits (hokan.core.ratelimit)
+# live in the database. Set (e.g. redis://127.0.0.1:6379/0): Redis is the Celery broker and
 # result backend (unless CELERY_BROKER_URL says otherwise), and holds the usage counters and the
-# global rate limit shared by every worker and process.
+# rate limits. Either way one limit is shared by every worker and process.
 INSTALLED_APPS += ["django_celery_beat"]  # noqa: F405  the Beat schedule, editable in the admin
-# The provider's limit (document 000 §6: 60 req/min), enforced across all processes through Redis.
+# The provider's limit (document 000 §6: 60 req/min) for all processes together (hokan.core.ratelimit),
+# paced: one request per 60/N seconds, BURST of them at once after a quiet spell; 0 = no rate limit.
 HOKAN_LLM_RATE_LIMIT_PER_MIN = envint("HOKAN_LLM_RATE_LIMIT_PER_MIN", "60")
+HOKAN_LLM_RATE_LIMIT_BURST = envint("HOKAN_LLM_RATE_LIMIT_BURST", "1")
+# Requests in flight per provider, all processes together: adapted between MIN and MAX (AIMD:
+# halved on a 429 or timeout, +1 per round of successes). A 429's Retry-After pauses every caller.
+HOKAN_LLM_CONCURRENCY_MIN = envint("HOKAN_LLM_CONCURRENCY_MIN", "1")
+HOKAN_LLM_CONCURRENCY_MAX = envint("HOKAN_LLM_CONCURRENCY_MAX", "16")
 # The nightly run (document 000 §9/§12: every day at 03:00, Asia/Tokyo) as a crontab
 # "minute hour day month weekday". Only the initial value: the schedule is created once in the
 # database (django-celery-beat) and is changed in the admin afterwards.

@@ -62,33 +62,40 @@ def test_it_deactivates_a_key_in_the_admin(admin_client, client):
     assert client.get("/api/usage", headers={"X-API-Key": raw_key}).status_code == 403
 
 
-def test_it_limits_requests_per_key_and_window(settings):
+@pytest.mark.django_db
+def test_it_limits_requests_per_key_in_any_minute(settings):
     settings.HOKAN_API_RATE_LIMIT_PER_MIN = 2
-    start = 1_800_000_000.0  # the start of a one-minute window (divisible by 60)
+    start = 1_800_000_000.0
     check_rate(1, now=start)
     check_rate(1, now=start + 1)
     with pytest.raises(RateLimited) as raised:
         check_rate(1, now=start + 15)
-    assert raised.value.retry_after_s == 45
+    assert raised.value.retry_after_s == 45  # until the first request leaves the minute
     check_rate(2, now=start + 15)  # another key has its own count
-    check_rate(1, now=start + 60)  # the next window starts afresh
+    check_rate(1, now=start + 60)  # the first request has left the window: one more
+    with pytest.raises(RateLimited) as raised:
+        check_rate(1, now=start + 60.5)  # a sliding window: no boundary to pass 2x the limit at
+    assert raised.value.retry_after_s == 1
 
 
 def test_it_can_turn_the_rate_limit_off(settings):
     settings.HOKAN_API_RATE_LIMIT_PER_MIN = 0
     for _ in range(100):
-        check_rate(1, now=1_800_000_000.0)
+        check_rate(1, now=1_800_000_000.0)  # touches no store (no database access here)
 
 
 @pytest.mark.slow
+@pytest.mark.django_db
 def test_it_shares_the_rate_limit_between_processes_through_redis(settings, redis_server_url):
-    """With REDIS_URL the counter is in Redis: another process sees this one's requests."""
+    """With REDIS_URL the window is in Redis: another process sees this one's requests."""
     import os
     import subprocess
     import sys
 
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": redis_server_url}}
+    import redis
+
+    redis.Redis.from_url(redis_server_url).flushdb()
+    settings.REDIS_URL = redis_server_url
     settings.HOKAN_API_RATE_LIMIT_PER_MIN = 2
     start = 1_800_000_000.0
     check_rate(7, now=start)
@@ -104,3 +111,11 @@ def test_it_shares_the_rate_limit_between_processes_through_redis(settings, redi
     result = subprocess.run([sys.executable, "-c", other_process], env=env, capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.split() == ["limited", "58"]
+
+
+@pytest.mark.django_db
+def test_it_allows_the_request_when_the_store_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.HOKAN_API_RATE_LIMIT_PER_MIN = 1
+    for _ in range(3):
+        check_rate(1)  # logged, not refused: the API stays up

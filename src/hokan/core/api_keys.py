@@ -13,12 +13,12 @@ Answers of ``ApiKeyAuth`` (the usual HTTP meaning of the two codes):
                            (with ``WWW-Authenticate: ApiKey``).
     403 ``ApiKeyRejected`` a key was sent but is unknown, malformed or deactivated.
 
-Rate limit: ``HOKAN_API_RATE_LIMIT_PER_MIN`` requests per key per fixed one-minute window
-(default 60; 0 turns it off). The counter lives in Django's cache (``CACHES["default"]``), so
-with ``REDIS_URL`` set (RedisCache) it is shared by every process; with the local-memory
-cache it is per process. If the cache is unreachable the request is allowed (logged). Over
-the limit: ``RateLimited`` with the seconds left in the window, which the API turns into 429
-with ``Retry-After``.
+Rate limit: ``HOKAN_API_RATE_LIMIT_PER_MIN`` requests per key in any 60 seconds (a sliding
+window; default 60; 0 turns it off), kept by ``hokan.core.ratelimit`` (key ``api:key:<id>``):
+in Redis when ``REDIS_URL`` is set, else in the database — shared by every process either way.
+If that store is unreachable the request is allowed (logged). Over the limit: ``RateLimited``
+with the seconds until a request would be admitted, which the API turns into 429 with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ import hmac
 import logging
 import math
 import secrets
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import models
+from django.db import DatabaseError, models
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import APIKeyHeader
+from redis import RedisError
 
 from hokan.core.errors import HokanError, RateLimited
+from hokan.core.ratelimit import Limiter, Rate
 
 log = logging.getLogger(__name__)
 
@@ -131,33 +131,30 @@ class ApiKeyRejected(HokanError):
 def check_rate(key_id: int, *, now: float | None = None) -> None:
     """Count one request of key ``key_id``; raise ``RateLimited`` when over the limit.
 
-    Fixed windows of 60 s: a burst at a window's edge can pass 2× the limit in a minute,
-    which is acceptable for a courtesy limit and needs one cache round-trip per request.
+    A sliding window (``Rate.window``): at most ``HOKAN_API_RATE_LIMIT_PER_MIN`` requests in any
+    60 s, all at once if the client wants; a refused request is not counted. now: Unix seconds
+    (tests); default the store's clock.
+
+    Raises:
+        RateLimited: over the limit; retry_after_s is whole seconds (at least 1) until a
+            request would be admitted.
     """
     limit = int(getattr(settings, "HOKAN_API_RATE_LIMIT_PER_MIN", 60))
     if limit <= 0:
         return
-    now = time.time() if now is None else now
-    window = int(now // WINDOW_S)
-    cache_key = f"hokan:api-rl:{key_id}:{window}"
-    # add() is atomic (SETNX on Redis); incr() is atomic on Redis and locked on LocMemCache.
+    clock = None if now is None else (lambda: now)
+    limiter = Limiter(f"api:key:{key_id}", rate=Rate.window(limit, WINDOW_S), clock=clock)
     try:
-        cache.add(cache_key, 0, timeout=WINDOW_S + 5)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(cache_key, 1, timeout=WINDOW_S + 5)
-            count = 1
-    except Exception:  # redis.RedisError, OSError: the API stays up rather than failing closed
-        log.exception("API rate limit: cache unavailable, request allowed")
-        return
-    if count > limit:
-        retry_after = max(1, math.ceil(WINDOW_S - (now % WINDOW_S)))
-        raise RateLimited(  # retry_after_s: whole seconds (at least 1) until the window ends
+        limiter.acquire(max_wait_s=0)
+    except RateLimited as exc:
+        retry_after = max(1, math.ceil(exc.retry_after_s))
+        raise RateLimited(
             f"リクエストが多すぎます（1分あたり {limit} 件まで）。{retry_after} 秒後に再度お試しください",
             key=str(key_id),
             retry_after_s=retry_after,
-        )
+        ) from None
+    except (RedisError, OSError, DatabaseError):  # the API stays up rather than failing closed
+        log.exception("API rate limit: store unavailable, request allowed")
 
 
 class ApiKeyAuth(APIKeyHeader):

@@ -125,6 +125,27 @@ class UsageDayRecord(models.Model):
 from hokan.core.api_keys import ApiKey  # noqa: E402,F401  (declared there, registered with core)
 
 
+# --- shared rate limits (hokan.core.ratelimit.DatabaseStore) -----------------------------------
+class RateLimitState(models.Model):
+    """The shared state of one rate-limit key (``hokan.core.ratelimit.DatabaseStore``).
+
+    state: ``KeyState`` as JSON; version: bumped by every change (the conditional UPDATE);
+    expires_at: Unix seconds after which the row may be deleted (nothing in it counts any more).
+    """
+
+    key = models.CharField("キー", max_length=200, primary_key=True)
+    state = models.TextField("状態 (JSON)", blank=True, default="")
+    version = models.BigIntegerField("版", default=0)
+    expires_at = models.FloatField("期限 (Unix秒)", default=0.0, db_index=True)  # the sweep's filter
+
+    class Meta:
+        verbose_name = "レート制限の状態"
+        verbose_name_plural = "レート制限の状態"
+
+    def __str__(self) -> str:
+        return self.key
+
+
 # --- LLM response cache (hokan.core.cache) --------------------------------------------------------
 class LLMCacheEntry(models.Model):
     """One cached LLM answer (hokan.core.cache, design document 002 §4).

@@ -1,11 +1,11 @@
 """60 requests per minute per client IP (design document 004 §1, §12), as a Ninja throttle.
 
-With ``REDIS_URL`` the limit is ``hokan.core.ratelimit.RedisRateLimiter`` named
-``estimate:ip:<ip>`` (a sliding window kept in Redis by one Lua script), so it holds across
-processes and machines. Without Redis, a fixed one-minute window counted in this process's
-memory (cleared every minute, so memory stays bounded however many addresses call). If
-Redis is unreachable the request is allowed and the error logged: the estimate API stays up
-rather than failing closed.
+A thin class over ``hokan.core.ratelimit``: a sliding window (``Rate.window``) of
+``ESTIMATE_RATE_LIMIT_PER_MINUTE`` requests in any 60 s, keyed ``estimate:ip:<ip>``, kept in
+Redis when ``REDIS_URL`` is set and else in the database — one limit for every web worker
+and machine (never per process, which let two workers admit twice the limit). If the store is
+unreachable the request is allowed and the error logged: the estimate API stays up rather than
+failing closed.
 
 Client IP: ``REMOTE_ADDR``; with ``ESTIMATE_TRUSTED_PROXIES=N`` the N-th address from the
 right of ``X-Forwarded-For`` (Cloud Run's front end appends the real client address).
@@ -15,32 +15,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 from ninja.throttling import BaseThrottle
+from redis import RedisError
+
+from hokan.core.errors import RateLimited
+from hokan.core.ratelimit import Limiter, Rate
 
 log = logging.getLogger(__name__)
 WINDOW_S = 60
-
-
-class _MemoryCounter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._window = -1
-
-    def incr(self, key: str, window: int) -> int:
-        with self._lock:
-            if window != self._window:
-                self._counts.clear()
-                self._window = window
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key]
-
-
-_memory = _MemoryCounter()
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -55,38 +41,37 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def hit(ip: str, limit: int, now: float | None = None) -> tuple[bool, float]:
-    """Count one request of ``ip``: (admitted, seconds until the next one would be)."""
-    if settings.REDIS_URL:
-        from hokan.core.errors import RateLimited
-        from hokan.core.ratelimit import RedisRateLimiter
-
-        try:
-            RedisRateLimiter(f"estimate:ip:{ip}", limit, WINDOW_S).acquire(max_wait_s=0)
-            return True, 0.0
-        except RateLimited as exc:
-            return False, exc.retry_after_s
-        except Exception:  # redis.RedisError, OSError: fail open, see the module docstring
-            log.exception("Rate limit: Redis unavailable, request allowed")
-            return True, 0.0
-    now = time.time() if now is None else now
-    count = _memory.incr(ip, int(now // WINDOW_S))
-    return count <= limit, WINDOW_S - (now % WINDOW_S)
+    """Count one request of ``ip`` against ``limit`` per minute: (admitted, seconds until the
+    next one would be; 0.0 when admitted). now: Unix seconds (tests); default the store's clock."""
+    clock = None if now is None else (lambda: now)
+    try:
+        Limiter(f"estimate:ip:{ip}", rate=Rate.window(limit, WINDOW_S), clock=clock).acquire(max_wait_s=0)
+    except RateLimited as exc:
+        return False, exc.retry_after_s
+    except (RedisError, OSError, DatabaseError):  # fail open, see the module docstring
+        log.exception("Rate limit: store unavailable, request allowed")
+    return True, 0.0
 
 
 class IPRateThrottle(BaseThrottle):
-    """``ESTIMATE_RATE_LIMIT_PER_MINUTE`` (60) requests per minute per client IP."""
+    """``ESTIMATE_RATE_LIMIT_PER_MINUTE`` (60) requests per minute per client IP.
+
+    One instance serves every request of the API: the wait of a refusal, read by Ninja's
+    ``wait()`` right after ``allow_request``, is kept per thread.
+    """
 
     def __init__(self) -> None:
-        self._wait: float | None = None
+        self._local = threading.local()
 
     def allow_request(self, request: HttpRequest) -> bool:
+        self._local.wait = None
         limit = settings.ESTIMATE_RATE_LIMIT_PER_MINUTE
         if limit <= 0:
             return True
         admitted, wait = hit(client_ip(request), limit)
         if not admitted:
-            self._wait = wait
+            self._local.wait = wait
         return admitted
 
     def wait(self) -> float | None:
-        return self._wait
+        return getattr(self._local, "wait", None)

@@ -55,7 +55,8 @@ from hokan.core.fields import FieldValue
 from hokan.core.llm import get_client
 from hokan.core.llm.budgeted import complete_json_budgeted
 from hokan.core.llm.client import LLMClient
-from hokan.core.ratelimit import RateLimitedClient, llm_rate_limiter
+from hokan.core.llm.limited import RateLimitedClient
+from hokan.core.ratelimit import llm_rate_limiter
 from hokan.core.web import Fetcher, Page, fetcher_from_settings
 from hokan.leads.ask import askable, asked_columns, build_request, clean_answer_value
 from hokan.leads.columns import ENRICHABLE_FIELDS

@@ -18,11 +18,13 @@ https://info.gbiz.go.jp/hojin/swagger-ui.html; usage page https://info.gbiz.go.j
 
 Rate limit: gBizINFO does not publish a per-second limit in its API page; the documented rule,
 as quoted by Domo's gBizINFO connector manual (https://www.domo.com/docs/ja/s/article/5241119778967),
-is that a token making 6,000 or more calls within 10 minutes is blocked for 10 minutes. We keep
-one process at most one request per ``GBIZINFO_API_MIN_INTERVAL_S`` seconds (default 1.0, i.e.
-600 per 10 minutes, the pace of that connector and of the ``gbizinfo`` PyPI client's default
-``rate_limit_per_sec=1.0``). A 429 is raised as ``RegistryRateLimited`` with the server's
-Retry-After; the client does not retry (the caller's task does, STYLE §2 "stacked retries").
+is that a token making 6,000 or more calls within 10 minutes is blocked for 10 minutes. All
+processes together send at most one request per ``GBIZINFO_API_MIN_INTERVAL_S`` seconds per
+token (default 1.0, i.e. 600 per 10 minutes, the pace of that connector and of the ``gbizinfo``
+PyPI client's default ``rate_limit_per_sec=1.0``): ``hokan.core.ratelimit``, key
+``gbizinfo:<SHA-256 of the token, 16 hex>``, in Redis or the database. A 429 is raised as
+``RegistryRateLimited`` with the server's Retry-After, and blocks the token for that long for
+every process; the client does not retry (the caller's task does, STYLE §2 "stacked retries").
 
 Every request URL passes the SSRF guard (``hokan.core.web.check_url``, with
 ``HOKAN_FETCH_ALLOW_HOSTS`` so tests can reach their fake on 127.0.0.1) before anything is
@@ -37,7 +39,7 @@ stores the answer.
 
 from __future__ import annotations
 
-import threading
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +48,8 @@ import httpx
 
 from hokan.core import ja
 from hokan.core.fields import parse_prefecture
+from hokan.core.errors import RateLimited
+from hokan.core.ratelimit import Limiter, Outcome, Permit, Rate
 from hokan.core.web import check_url
 from hokan.core.web.http import guarded_client, parse_retry_after
 from hokan.registry.errors import (
@@ -60,18 +64,16 @@ from hokan.registry.models import CompanyRecord
 TOKEN_HEADER = "X-hojinInfo-api-token"
 SOURCE = CompanyRecord.Source.GBIZINFO_API
 
-# One pace per process, shared by all clients (they share the token's quota).
-_pace_lock = threading.Lock()
-_last_request_at: float | None = None
-
 
 class GbizinfoClient:
     """gBizINFO REST API v2. Thread-safe; create with ``from_settings()``.
 
     token: the API token; base_url: up to ``/hojin``; min_interval_s: seconds between the starts of
-    two requests of this process; timeout_s: connect/read timeout in seconds; allow_hosts: hosts
-    the SSRF guard lets through (tests); sleep/clock:
-    injectable for tests.
+    two requests of all processes with this token (0 = no pacing); timeout_s: connect/read
+    timeout in seconds, also the longest wait for the token's turn; allow_hosts: hosts the SSRF
+    guard lets through (tests); sleep/clock: injectable for tests (the clock in Unix seconds:
+    the pace is shared); limiter: the token's pace (default: built from min_interval_s on the
+    settings' store, Redis or the database).
     """
 
     def __init__(
@@ -83,7 +85,8 @@ class GbizinfoClient:
         timeout_s: float = 30.0,
         allow_hosts: tuple[str, ...] | list[str] = (),
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         if not token:
             raise RegistryConfigError("gBizINFO の API トークンが設定されていません（環境変数 GBIZINFO_API_TOKEN）")
@@ -91,8 +94,11 @@ class GbizinfoClient:
         self.base_url = base_url.rstrip("/")
         self.min_interval_s = min_interval_s
         self.allow_hosts = tuple(allow_hosts)
-        self._sleep = sleep
-        self._clock = clock
+        self.timeout_s = timeout_s
+        if limiter is None and min_interval_s > 0:
+            digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+            limiter = Limiter(f"gbizinfo:{digest}", rate=Rate.every(min_interval_s), clock=clock, sleep=sleep)
+        self.limiter = limiter
         self._http = guarded_client(
             timeout_s=timeout_s, allow_hosts=self.allow_hosts,
             headers={TOKEN_HEADER: token, "Accept": "application/json"},
@@ -158,21 +164,27 @@ class GbizinfoClient:
         return self.base_url + path
 
     # --- transport -------------------------------------------------------------------------
-    def _pace(self) -> None:
-        global _last_request_at
-        with _pace_lock:
-            now = self._clock()
-            if _last_request_at is not None:
-                wait = self.min_interval_s - (now - _last_request_at)
-                if wait > 0:
-                    self._sleep(wait)
-                    now = self._clock()
-            _last_request_at = now
+    def _pace(self) -> Permit | None:
+        """Wait for this token's turn (shared by all processes); the permit, None without pacing.
+
+        Raises:
+            RegistryRateLimited: the token is blocked (a 429's Retry-After) or its turn is more
+                than ``timeout_s`` away; nothing was sent.
+        """
+        if self.limiter is None:
+            return None
+        try:
+            return self.limiter.acquire(max_wait_s=self.timeout_s)
+        except RateLimited as exc:
+            raise RegistryRateLimited(
+                f"gBizINFO API の利用制限中です。{exc.retry_after_s:.0f} 秒後に再試行してください",
+                retry_after_s=exc.retry_after_s,
+            ) from exc
 
     def _get(self, path: str, params: dict[str, str], *, not_found_ok: bool) -> dict[str, Any] | None:
         url = self.url_for(path)
         check_url(url, allow_hosts=self.allow_hosts)
-        self._pace()
+        permit = self._pace()
         try:
             response = self._http.get(url, params=params)
         except httpx.TimeoutException as exc:
@@ -189,6 +201,8 @@ class GbizinfoClient:
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if permit is not None:  # every process waits it out
+                permit.report(Outcome.RATE_LIMITED, retry_after_s=retry_after)
             raise RegistryRateLimited(
                 f"gBizINFO API の利用制限に達しました（HTTP 429）"
                 + (f"。{retry_after:.0f} 秒後に再試行してください" if retry_after is not None else ""),

@@ -37,6 +37,7 @@ from typing import Literal, TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from hokan.core.errors import LLMDeadlineExceeded, LLMTransientError
+from hokan.core.ratelimit import run_attempt
 from hokan.core.web.http import socket_deadline
 
 T = TypeVar("T")
@@ -183,14 +184,14 @@ class RetryPolicy:
             nonlocal attempts, out_of_time
             if deadline is None:
                 attempts += 1
-                return attempt(None)
+                return run_attempt(lambda: attempt(None))  # through the limiter's gate, if any
             left = deadline.remaining()
             if left <= 0:
                 out_of_time = True
                 raise self._deadline_error(provider, deadline, attempts, None)
             attempts += 1
             with socket_deadline(time.monotonic() + left):
-                return attempt(left)
+                return run_attempt(lambda: attempt(left), left)
 
         retrying = Retrying(
             stop=give_up,
