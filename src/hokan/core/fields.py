@@ -49,6 +49,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 import dataclasses
+import functools
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -186,14 +187,28 @@ def clean(spec: FieldSpec, raw: object) -> Any:
         return _clean_boolean(spec, folded)
     if spec.kind == "fee" and _FREE.fullmatch(folded):
         return 0
-    if ja.is_vague(folded) and not (spec.kind == "company_name" and ja.company_type(folded)):
-        return None  # (「株式会社資本金不明」 is a name: a legal form is never a vague answer)
-    value = _CLEANERS[spec.kind](spec, folded)
+    today = dt.date.today() if spec.kind in ("year", "date") else None  # 令和 and "next year" move with the date
+    value, reason = _clean_folded(spec, folded, today)
+    if reason is not None:
+        raise _invalid(spec, folded, reason)
     if value is None:
         return None
     if isinstance(value, str) and spec.max_length is not None and len(value) > spec.max_length:
         raise _invalid(spec, text, f"{spec.max_length:,}文字以内にしてください（{len(value):,}文字）")
     return _bounded(spec, text, value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _clean_folded(spec: FieldSpec, folded: str, day: dt.date | None) -> tuple[Any, str | None]:
+    """(value, None) or (None, reason) for folded text; memoised, because a list repeats its
+    industries, capitals and years thousands of times. Pure given ``day`` (the date the year and
+    date kinds depend on); values are immutable (str, int, bool, Decimal)."""
+    if ja.is_vague(folded) and not (spec.kind == "company_name" and ja.company_type(folded)):
+        return None, None  # (「株式会社資本金不明」 is a name: a legal form is never a vague answer)
+    try:
+        return _CLEANERS[spec.kind](spec, folded), None
+    except InvalidValue as exc:
+        return None, exc.reason
 
 
 def clean_or_none(spec: FieldSpec, raw: object) -> Any:

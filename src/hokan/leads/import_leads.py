@@ -29,6 +29,7 @@ stored values. Memory: the parsed values of every company of the file (about 1 K
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from hokan.core.fields import FieldValue
 from hokan.core.tabular import TableLimits, check_cells, is_blank_row, read_table
 from hokan.leads.columns import BY_NAME, COLUMNS
 from hokan.leads.models import Lead
-from hokan.leads.store import apply_values, upsert_sources
+from hokan.leads.store import apply_values, upsert_manual_sources
 from hokan.leads.values import address_values, clean_value
 
 CHUNK_ROWS = 1000
@@ -332,20 +333,17 @@ def _manual(name: str, value: object, source: str, now: Any) -> FieldValue:
 
 
 def _write_chunk(chunk: list[_Company], *, source: str, claimed: set[int]) -> list[str]:
-    """Write one chunk in the caller's transaction: bulk insert, per-column-set UPDATEs, one
-    provenance upsert. Returns "created" | "updated" | "unchanged" per company."""
+    """Write one chunk in the caller's transaction: insert the new leads, per-column-set UPDATEs
+    of the changed ones, one provenance upsert. Returns "created" | "updated" | "unchanged" per
+    company."""
     now = timezone.now()
     outcomes: list[str] = []
-    new: list[tuple[Lead, list[FieldValue]]] = []
+    new: list[_Company] = []
     changed: dict[tuple[str, ...], list[Lead]] = {}
-    sources: list[tuple[Lead, list[FieldValue]]] = []
+    sources: list[tuple[int, str, object]] = []
     for company, lead in zip(chunk, _match(chunk, claimed)):
         if lead is None:
-            lead = Lead(**company.values)
-            lead.name_key = company.name_key
-            lead.ai_source = Lead.Source.MANUAL
-            lead.created_at = lead.updated_at = now
-            new.append((lead, [_manual(n, v, source, now) for n, v in company.values.items()]))
+            new.append(company)
             outcomes.append("created")
             continue
         written = [n for n, v in company.values.items() if _differs(getattr(lead, n), v)]
@@ -354,18 +352,61 @@ def _write_chunk(chunk: list[_Company], *, source: str, claimed: set[int]) -> li
             continue
         for name in written:
             setattr(lead, name, company.values[name])
-        columns = tuple(sorted(written))
-        changed.setdefault(columns, []).append(lead)
-        sources.append((lead, [_manual(n, company.values[n], source, now) for n in written]))
+        changed.setdefault(tuple(sorted(written)), []).append(lead)
+        sources.extend((lead.pk, name, company.values[name]) for name in written)
         outcomes.append("updated")
-    if new:
-        Lead.objects.bulk_create([lead for lead, _ in new], batch_size=500)
-        claimed.update(lead.pk for lead, _ in new)
-        sources.extend(new)
+    for company, pk in zip(new, _insert_leads(new, now)):
+        claimed.add(pk)
+        sources.extend((pk, name, value) for name, value in company.values.items())
     for columns, leads in changed.items():
         _update_columns(leads, columns, now)
-    upsert_sources([(lead.pk, value) for lead, values in sources for value in values])
+    upsert_manual_sources(sources, extractor=f"import:{source}", observed_at=now)
     return outcomes
+
+
+def _insert_leads(companies: list[_Company], now: Any) -> list[int]:
+    """INSERT the new leads (executemany; the ids read back by their unique public_id) and return
+    their ids in order. Every column is written as ``bulk_create`` would (model defaults, a new
+    public_id, created/updated at ``now``, name_key, ai_source "manual"); only str, int and bool
+    values skip Django's per-value preparation, which was 80 % of a bulk_create here."""
+    if not companies:
+        return []
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    plain = {"CharField", "TextField", "IntegerField", "BigIntegerField", "BooleanField", "PositiveIntegerField"}
+
+    def prep(f: Any, value: object) -> object:
+        if value is None or (f.get_internal_type() in plain and isinstance(value, (str, int, bool))):
+            return value
+        return f.get_db_prep_save(value, connection)
+
+    fixed = {f.attname: prep(f, f.get_default()) for f in fields if f.attname != "public_id"}
+    fixed.update(created_at=prep(Lead._meta.get_field("created_at"), now), ai_source=Lead.Source.MANUAL.value)
+    fixed["updated_at"] = fixed["created_at"]
+    by_name = {f.attname: f for f in fields}
+    public_id = by_name["public_id"]
+    rows = []
+    keys = []
+    for company in companies:
+        row = dict(fixed, name_key=company.name_key, public_id=prep(public_id, uuid.uuid4()))
+        for name, value in company.values.items():
+            row[name] = prep(by_name[name], value)
+        rows.append([row[f.attname] for f in fields])
+        keys.append(row["public_id"])
+    quote = connection.ops.quote_name
+    table = quote(Lead._meta.db_table)
+    sql = (f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    ids: dict[object, int] = {}
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            cursor.execute(
+                f"SELECT {quote('id')}, {quote(public_id.column)} FROM {table} "
+                f"WHERE {quote(public_id.column)} IN ({', '.join(['%s'] * len(part))})", part,
+            )
+            ids.update((key, pk) for pk, key in cursor.fetchall())
+    return [ids[key] for key in keys]
 
 
 def _update_columns(leads: list[Lead], columns: tuple[str, ...], now: Any) -> None:

@@ -6,6 +6,7 @@ run (registry, rule or ai), even when it is blank.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from django.db import connection
@@ -77,18 +78,32 @@ def upsert_sources(rows: Iterable[tuple[int, FieldValue]]) -> int:
         return adapted[value]
 
     now = when(timezone.now())
-    params = [
+    return _upsert_params([
         (lead_id, value.field, value.method, (value.source_url or "")[:1000], value.raw[:2000], value.quote[:2000],
          float(value.confidence), value.extractor[:40], when(value.observed_at), now)
         for lead_id, value in rows
-    ]
+    ])
+
+
+def upsert_manual_sources(rows: Iterable[tuple[int, str, object]], *, extractor: str, observed_at: dt.datetime) -> int:
+    """The provenance of values a person supplied (an import): (lead id, column, value) rows,
+    method "manual", confidence 1.0, raw = the value as text, no quote or URL. Returns how many.
+    The same upsert as ``upsert_sources``, without a FieldValue per value."""
+    ops = connection.ops
+    seen, now = ops.adapt_datetimefield_value(observed_at), ops.adapt_datetimefield_value(timezone.now())
+    extractor = extractor[:40]
+    return _upsert_params([(lead_id, name, "manual", "", str(value)[:2000], "", 1.0, extractor, seen, now)
+                           for lead_id, name, value in rows])
+
+
+def _upsert_params(params: list[tuple[object, ...]]) -> int:
     if not params:
         return 0
+    ops = connection.ops
     if connection.vendor not in ("sqlite", "postgresql"):
         LeadFieldSource.objects.bulk_create(
             [LeadFieldSource(lead_id=p[0], field=p[1], method=p[2], source_url=p[3], raw=p[4], quote=p[5],
-                             confidence=p[6], extractor=p[7], observed_at=v.observed_at)
-             for p, (_, v) in zip(params, rows)],
+                             confidence=p[6], extractor=p[7], observed_at=p[8]) for p in params],
             update_conflicts=True, unique_fields=["lead", "field"], update_fields=SOURCE_FIELDS,
         )
         return len(params)
