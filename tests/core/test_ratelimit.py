@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from django.core.exceptions import ImproperlyConfigured
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from hokan.core.errors import LLMConfigError, LLMOutputError, LLMTransientError, RateLimited
@@ -332,6 +333,9 @@ def test_limited_client_takes_the_providers_limits_from_the_settings(settings, f
     assert limited_client(client) is client and limited_client(OfflineClient()).available is False
     settings.HOKAN_LLM_RATE_LIMIT_PER_MIN = 0
     assert llm_rate_limiter("perplexity").rate is None  # no rate, still AIMD and Retry-After
+    settings.HOKAN_LLM_CONCURRENCY_MIN = 9
+    with pytest.raises(ImproperlyConfigured, match="HOKAN_LLM_CONCURRENCY_MIN"):
+        llm_rate_limiter("perplexity")
 
 
 def test_the_limiter_imports_neither_django_models_nor_the_llm_client():

@@ -458,22 +458,21 @@ def run_attempt(send: Callable[[], T], seconds_left: float | None = None) -> T:
 
 
 # --- the limiter ----------------------------------------------------------------------------
-# One lock per key and process: threads of one process take turns on a key's state, so
-# optimistic retries only happen between processes. One condition per key: a release in this
-# process wakes its threads waiting for a concurrency slot (other processes are polled).
-_key_locks: dict[str, threading.Lock] = {}
-_key_releases: dict[str, threading.Condition] = {}
-_registry_lock = threading.Lock()
+# Threads of one process take turns on a key's state (a lock per stripe of keys), so optimistic
+# retries only happen between processes; a release in this process wakes its threads waiting
+# for a concurrency slot (a condition per stripe; other processes are polled). Striped, not
+# one per key: a web worker sees an unbounded number of keys (one per client IP).
+_STRIPES = 64
+_key_locks = [threading.Lock() for _ in range(_STRIPES)]
+_key_releases = [threading.Condition() for _ in range(_STRIPES)]
 
 
 def _lock_for(key: str) -> threading.Lock:
-    with _registry_lock:
-        return _key_locks.setdefault(key, threading.Lock())
+    return _key_locks[hash(key) % _STRIPES]
 
 
 def _releases_for(key: str) -> threading.Condition:
-    with _registry_lock:
-        return _key_releases.setdefault(key, threading.Condition())
+    return _key_releases[hash(key) % _STRIPES]
 
 
 @dataclass
@@ -772,16 +771,23 @@ def llm_rate_limiter(provider: str, *, concurrency: Concurrency | None = None, k
     - Retry-After blocks shared by every caller of the provider.
 
     concurrency: other bounds (a scoring job's ``RunConfig``) instead of the settings' ones.
+
+    Raises:
+        ImproperlyConfigured: the concurrency settings are out of order (or below 1).
     """
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
     per_min = int(settings.HOKAN_LLM_RATE_LIMIT_PER_MIN)
     rate = Rate.per_minute(per_min, burst=max(1, min(int(settings.HOKAN_LLM_RATE_LIMIT_BURST), per_min))) \
         if per_min > 0 else None
     if concurrency is None:
+        minimum, maximum = int(settings.HOKAN_LLM_CONCURRENCY_MIN), int(settings.HOKAN_LLM_CONCURRENCY_MAX)
+        if not 1 <= minimum <= maximum:
+            raise ImproperlyConfigured(
+                f"HOKAN_LLM_CONCURRENCY_MIN ({minimum}) は 1 以上、HOKAN_LLM_CONCURRENCY_MAX ({maximum}) 以下にしてください"
+            )
         concurrency = Concurrency(
-            minimum=int(settings.HOKAN_LLM_CONCURRENCY_MIN),
-            maximum=int(settings.HOKAN_LLM_CONCURRENCY_MAX),
-            lease_s=max(60.0, 2 * float(settings.HOKAN_LLM_TIMEOUT_S) + 30.0),
+            minimum=minimum, maximum=maximum, lease_s=max(60.0, 2 * float(settings.HOKAN_LLM_TIMEOUT_S) + 30.0)
         )
     return Limiter(key or f"llm:{provider}", rate=rate, concurrency=concurrency)
