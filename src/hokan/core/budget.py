@@ -124,7 +124,8 @@ def from_micro_usd(micro: int) -> Decimal:
 
 def local_today() -> dt.date:
     """Today in TIME_ZONE (Asia/Tokyo), whatever the machine's zone: the ledger's day."""
-    return timezone.localdate()
+    today: dt.date = timezone.localdate()
+    return today
 
 
 def month_of(day: dt.date) -> str:
@@ -573,8 +574,8 @@ class RedisLedger:
         month = month_of(day)
         estimate = to_micro_usd(cost_usd, round_up=True)
         keys = [self.reservation_key(key), *self.month_keys(month), "usage:reservation_seq"]
-        args = [key, month, calls, estimate, self.limits.calls, to_micro_usd(self.limits.cost_usd),
-                self._month_expiry(month)]
+        args: list[str | int] = [key, month, calls, estimate, self.limits.calls, to_micro_usd(self.limits.cost_usd),
+                                 self._month_expiry(month)]
         code, rid, status, res_month, res_calls, res_estimate, used_calls, used_cost = self._reserve(
             keys=keys, args=args
         )
@@ -612,7 +613,7 @@ class RedisLedger:
         settled = 0
         for month in (month_of(_month_start(this_month, months_later=-1)), this_month):
             for raw in self.redis.zrangebyscore(self.month_keys(month)[4], "-inf", f"({cutoff}"):
-                key = raw.decode() if isinstance(raw, bytes) else raw
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
                 if self._settle(key, month, "expired", -1):
                     settled += 1
         return settled

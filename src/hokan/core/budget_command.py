@@ -8,11 +8,15 @@ unreachable (REDIS_URL set), the database unreachable, or a limit setting unusab
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from hokan.core.budget import UsageSnapshot
 
 CENT = Decimal("0.01")
 
@@ -32,7 +36,7 @@ def _usd(amount: Decimal) -> str:
     return f"${amount.quantize(CENT):,}"
 
 
-def usage_table(snaps: list) -> Table:
+def usage_table(snaps: list[UsageSnapshot]) -> Table:
     """The table of ``snapshots()``: one row per scope (``UsageSnapshot``)."""
     first = snaps[0]
     table = Table(title=f"API 使用量（{first.month}、本日 {first.day.isoformat()}）", title_justify="left")
