@@ -46,7 +46,10 @@ def run(total: int) -> int:
 
     from hokan.core.fields import FieldValue
     from hokan.leads.models import Lead, LeadFieldSource
-    from hokan.leads.store import _blank, apply_values, is_blank, manual_fields
+    from hokan.leads.store import apply_values, is_blank, manual_fields
+
+    def _blank(field: str) -> object:
+        return None if Lead._meta.get_field(field).null else ""
 
     def old_apply_values(lead: Lead, values: list[FieldValue], *, only_missing: bool = True) -> list[str]:
         protected = manual_fields(lead) if lead.pk else set()

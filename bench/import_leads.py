@@ -90,9 +90,17 @@ def per_row_import(path: Path, limit: int) -> dict:
     from hokan.core import ja
     from hokan.core.fields import FieldValue
     from hokan.core.tabular import read_table
-    from hokan.leads.import_leads import _differs, map_headers, parse_row
+    from hokan.leads.import_leads import map_headers, parse_row
     from hokan.leads.models import Lead, LeadFieldSource
     from hokan.leads.store import is_blank, manual_fields
+
+    def _differs(current: object, new: object) -> bool:
+        if current is None or current == "":
+            return True
+        try:
+            return int(current) != int(new)
+        except (TypeError, ValueError):
+            return str(current) != str(new)
 
     def find_existing(values: dict) -> Lead | None:
         number = values.get("corporate_number")
