@@ -168,7 +168,7 @@ HOKAN_DOCUMENTS_MAX_SECONDS = envfloat("HOKAN_DOCUMENTS_MAX_SECONDS", "120")  # 
 HOKAN_DOCUMENTS_RENDER_DPI = envint("HOKAN_DOCUMENTS_RENDER_DPI", "200")  # scanned PDF pages for OCR
 HOKAN_DOCUMENTS_MAX_MEMORY_MB = envint("HOKAN_DOCUMENTS_MAX_MEMORY_MB", "1024")  # the PDF parser process
 # OCR engines tried in order (measured: docs/perf/ocr.md); Tesseract's languages.
-HOKAN_OCR_ENGINES = envlist("HOKAN_OCR_ENGINES", "ppocrv5,tesseract")
+HOKAN_OCR_ENGINES = envlist("HOKAN_OCR_ENGINES", "ppocrv6,tesseract")
 HOKAN_OCR_TESSERACT_LANG = envstr("HOKAN_OCR_TESSERACT_LANG", "jpn+eng")
 
 # --- LLM (core.llm) ------------------------------------------------------------------------

