@@ -325,6 +325,11 @@ HOKAN_LLM_CONCURRENCY_MAX = envint("HOKAN_LLM_CONCURRENCY_MAX", "16")
 # "minute hour day month weekday". Only the initial value: the schedule is created once in the
 # database (django-celery-beat) and is changed in the admin afterwards.
 HOKAN_ENRICH_SCHEDULE_CRON = envstr("HOKAN_ENRICH_SCHEDULE_CRON", "0 3 * * *")
+# The enrichment run as a job of chunks (hokan.leads.enrich): leads per chunk (a chunk is what
+# one worker claims at a time) and leads enriched at once per process or worker (threads; the
+# provider's shared limit still bounds the requests in flight).
+HOKAN_ENRICH_CHUNK_LEADS = envint("HOKAN_ENRICH_CHUNK_LEADS", "25")
+HOKAN_ENRICH_CONCURRENCY = envint("HOKAN_ENRICH_CONCURRENCY", "8")
 # Seconds after which Redis hands an unacknowledged task (its worker died) to another worker.
 # Must be longer than the longest nightly run, or a running task is delivered twice (harmless,
 # paid work is idempotent, but wasteful).

@@ -5,7 +5,8 @@ Usage: python -m tests.leads.task_helper seed N | enqueue | state
 
 - ``seed N``: create N leads 株式会社テスト1..N (no website: the LLM is asked directly).
 - ``enqueue``: send ``leads.tasks.run_ai_enrich`` to the broker; prints the task id.
-- ``state``: prints JSON with the leads, the runs and the usage ledger (Redis).
+- ``state``: prints JSON with the leads, the runs, the job chunks and the usage ledger (Redis or
+  the database).
 """
 
 from __future__ import annotations
@@ -35,18 +36,33 @@ def main() -> None:
     elif command == "state":
         ledger = get_ledger()
         snap = ledger.snapshot()
-        leads = list(Lead.objects.order_by("pk").values("pk", "name", "employee_count", "needs_ai_update"))
+        leads = list(Lead.objects.order_by("pk").values("pk", "name", "employee_count", "needs_ai_update",
+                                                        "ai_last_enriched_at"))
+        for lead in leads:
+            lead["ai_last_enriched_at"] = str(lead["ai_last_enriched_at"] or "")
         reservations = {}
         for lead in leads:
-            raw = ledger.redis.hget(f"usage:reservation:lead:{lead['pk']}:{snap.day.isoformat()}:1", "status")
-            reservations[lead["name"]] = raw.decode() if raw else None
+            key = f"lead:{lead['pk']}:{snap.day.isoformat()}:1"
+            if hasattr(ledger, "redis"):
+                raw = ledger.redis.hget(f"usage:reservation:{key}", "status")
+                reservations[lead["name"]] = raw.decode() if raw else None
+            else:
+                from hokan.core.models import UsageReservation
+
+                reservations[lead["name"]] = UsageReservation.objects.filter(key=key).values_list(
+                    "status", flat=True).first()
         runs = [
             {"public_id": str(r.public_id), "status": r.status, "trigger": r.trigger, "message": r.message,
-             "leads_done": r.leads_done}
+             "leads_done": r.leads_done, "leads_failed": r.leads_failed, "leads_skipped": r.leads_skipped,
+             "llm_calls": r.llm_calls, "cost_micro_usd": r.cost_micro_usd, "attempts": r.attempts}
             for r in EnrichmentRun.objects.order_by("pk")
         ]
+        from hokan.core.models import JobChunk
+
+        chunks = [{"chunk_id": c.chunk_id, "status": c.status, "claimed_by": c.claimed_by, "claims": c.claim_count}
+                  for c in JobChunk.objects.order_by("job_id", "chunk_id")]
         print(json.dumps({
-            "leads": leads, "runs": runs, "reservations": reservations,
+            "leads": leads, "runs": runs, "reservations": reservations, "chunks": chunks,
             "usage": {"calls": snap.calls, "cost_micro_usd": int(snap.cost_usd * 1_000_000),
                       "reserved_calls": snap.reserved_calls},
         }, ensure_ascii=False))

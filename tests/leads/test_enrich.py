@@ -17,6 +17,13 @@ from tests.fakes.openai_server import Reply
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def one_lead_at_a_time(settings):
+    """In-process runs share the test's open transaction: no worker threads (they would not see
+    it). The concurrent path runs in subprocesses against a file database (tests below)."""
+    settings.HOKAN_ENRICH_CONCURRENCY = 1
+
+
 @pytest.fixture
 def no_pages(tmp_path) -> SnapshotFetcher:
     """A snapshot with no pages, for leads that have no website to fetch."""
@@ -29,7 +36,8 @@ def ledger(calls: int = 100, cost: str = "10", daily: int = 100) -> DatabaseLedg
 
 
 def client_for(server, sleeps: list[float], **kwargs) -> OpenAICompatClient:
-    options = {"timeout_s": 1.0, "max_retries": 3, "rate_limit_wait_s": 600.0, "backoff_initial_s": 0.01}
+    options = {"timeout_s": 1.0, "max_retries": 3, "rate_limit_wait_s": 600.0, "backoff_initial_s": 0.01,
+               "allow_hosts": ["127.0.0.1"]}
     options.update(kwargs)
     return OpenAICompatClient("perplexity", "sonar", "test-key", server.base_url, sleep=sleeps.append, **options)
 
@@ -120,7 +128,7 @@ def test_it_never_overwrites_or_refills_a_manual_value(fake_openai_server, no_pa
 @pytest.mark.parametrize(
     "failures",
     [
-        [Reply.rate_limited(retry_after="7")],
+        [Reply.rate_limited(retry_after="2")],
         [Reply.error(500, message="upstream")],
         [Reply.slow(3.0)],
         [Reply.rate_limited(), Reply.error(503, message="busy")],
@@ -136,8 +144,8 @@ def test_it_retries_transient_failures_and_pays_once(fake_openai_server, failure
     assert report.llm_calls == 1 and report.leads_failed == 0
     assert Lead.objects.get().employee_count == 120
     assert len(sleeps) == len(failures)
-    if failures[0].status == 429 and failures[0].headers.get("Retry-After") == "7":
-        assert sleeps[0] == 7
+    if failures[0].status == 429 and failures[0].headers.get("Retry-After") == "2":
+        assert sleeps[0] == 2  # the provider's Retry-After (the shared limiter also holds every caller for it)
     if len(failures) == 2:
         assert sleeps[0] == 600  # a 429 without Retry-After waits the configured time
     snap = book.snapshot()
@@ -332,3 +340,225 @@ def test_the_cli_prints_the_first_rows_and_keeps_info_lines_off_the_console(tmp_
     again = hokan("leads", "enrich", "--all", "--id", "1", "--id", str(rows))
     assert again.returncode == 0, again.stderr
     assert f"株式会社表示{rows}" in again.stdout and "ほか" not in again.stdout
+
+
+def test_a_quote_found_on_the_page_the_model_cited_grounds_the_value(fake_openai_server, settings):
+    """§10: quotes not on our pages are checked on the cited pages (fetched over HTTP through the
+    guarded fetcher, bounded in count, unpaid); the page that proved a value is its source."""
+    from hokan.core.web import LiveFetcher
+    from tests.fakes.site_server import FakeSite
+
+    settings.HOKAN_GROUNDING_MAX_PAGES = 2
+    with FakeSite() as site:
+        proof = site.put("/company/", "<table><tr><th>資本金</th><td>5,000万円</td></tr>"
+                                      "<tr><th>従業員数</th><td>120名（2026年4月）</td></tr></table>")
+        other = site.put("/news/", "<p>新製品のお知らせ</p>")
+        item = lambda value, url, quote: {"value": value, "source_url": url, "quote": quote}  # noqa: E731
+        fake_openai_server.enqueue(Reply.json({
+            "資本金": item("5,000万円", proof + "#capital", "資本金 5,000万円"),
+            "従業員数": item("120名", None, "従業員数 120名"),  # no source: the provider's first citation
+            "設立年": item("2001年", other, "設立 2001年"),  # the cited page does not say so
+            "電話番号": item("03-1234-5678", site.url("/missing/"), "TEL 03-1234-5678"),  # a third URL: not fetched
+        }, citations=[proof], cost_usd=Decimal("0.006")))
+        lead = Lead.objects.create(name="株式会社出典")
+        book = ledger()
+        with LiveFetcher(allow_hosts=["127.0.0.1"], delay_s=0) as fetcher:
+            report = enrich_leads(client=client_for(fake_openai_server, []), ledger=book, fetcher=fetcher)
+    sources = {s.field: s for s in LeadFieldSource.objects.filter(lead=lead)}
+    assert (sources["capital"].extractor, sources["capital"].confidence) == ("llm:grounded:cited", 0.7)
+    assert sources["capital"].source_url == proof  # the page that proved it (no #fragment)
+    assert sources["employee_count"].extractor == "llm:grounded:cited"
+    assert (sources["established_year"].extractor, sources["established_year"].confidence) == ("llm:unverified", 0.5)
+    assert sources["established_year"].source_url == other
+    assert sources["phone"].extractor == "llm:unverified"
+    # Two distinct pages at most, each once; robots.txt checked by the guarded fetcher.
+    assert [p for p in site.paths() if p != "/robots.txt"] == ["/company/", "/news/"]
+    assert report.outcomes[0].fetched == [proof, other]
+    assert (report.ai_values, report.ai_grounded) == (4, 2)
+    assert (book.snapshot().calls, len(fake_openai_server.requests)) == (1, 1)  # fetching cost no call
+
+
+def test_cited_pages_are_not_fetched_when_the_setting_is_zero(fake_openai_server, settings, no_pages):
+    settings.HOKAN_GROUNDING_MAX_PAGES = 0
+    Lead.objects.create(name="株式会社テスト")
+    fake_openai_server.enqueue(answer(**FULL))
+    report = enrich_leads(client=client_for(fake_openai_server, []), ledger=ledger(), fetcher=no_pages)
+    assert report.outcomes[0].fetch_errors == [] and report.ai_grounded == 0 and report.ai_values > 0
+
+
+# --- under faults, concurrently: real `hokan leads enrich` processes on a file database ------------
+class CliSite:
+    """A data folder (file SQLite) with N leads, and ``hokan`` run as a user runs it against a
+    fake provider on 127.0.0.1 (tests/fakes/faulty_provider.py)."""
+
+    def __init__(self, tmp_path, provider, *, leads: int, **env: str) -> None:
+        import os
+        import sys
+
+        self.tmp, self.python = tmp_path, sys.executable
+        self.env = {k: v for k, v in os.environ.items() if k not in (
+            "REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL", "HOKAN_LOG_LEVEL", "GBIZINFO_API_TOKEN",
+            "HOKAN_SNAPSHOT_DIR")}
+        self.env.update(
+            HOKAN_DATA_DIR=str(tmp_path), COLUMNS="200", HOKAN_LLM_PROVIDER="perplexity", PERPLEXITY_API_KEY="test-key",
+            HOKAN_LLM_BASE_URL=provider.base_url, HOKAN_LLM_MODEL="sonar", HOKAN_LLM_TIMEOUT_S="20",
+            HOKAN_FETCH_ALLOW_HOSTS="127.0.0.1", HOKAN_GROUNDING_MAX_PAGES="0", POWERPLEXY_DAILY_RECORD_LIMIT="1000",
+            HOKAN_LLM_RATE_LIMIT_PER_MIN="600", HOKAN_LLM_RATE_LIMIT_WAIT_S="1", HOKAN_ENRICH_CONCURRENCY="4",
+            HOKAN_ENRICH_CHUNK_LEADS="6",
+        )
+        self.env.update(env)
+        self.names = [f"株式会社障害{i}" for i in range(1, leads + 1)]
+        (tmp_path / "leads.csv").write_text("企業名\n" + "\n".join(self.names) + "\n", encoding="utf-8")
+        assert self.hokan("leads", "import", str(tmp_path / "leads.csv")).returncode == 0
+
+    def hokan(self, *args: str, **options):
+        import subprocess
+
+        return subprocess.run([self.python, "-m", "hokan", *args], env=self.env, capture_output=True, text=True,
+                              timeout=300, **options)
+
+    def start(self, *args: str):
+        import subprocess
+
+        return subprocess.Popen([self.python, "-m", "hokan", *args], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def state(self) -> dict:
+        import json
+        import subprocess
+
+        done = subprocess.run([self.python, "-m", "tests.leads.task_helper", "state"], env=self.env, text=True,
+                              capture_output=True, timeout=60, cwd=str(REPO_ROOT))
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def faulty_answer(request_json) -> Reply:
+    return answer(業種="ソフトウェア", 従業員数="120名", 資本金="5,000万円")
+
+
+@pytest.mark.slow
+def test_a_cli_run_finishes_through_500s_and_a_429_storm_and_pays_each_lead_once(tmp_path):
+    from tests.fakes.faulty_provider import FaultyProvider
+
+    with FaultyProvider(error_rate=0.1, seed=3, answer=faulty_answer) as provider:
+        site = CliSite(tmp_path, provider, leads=18)
+        provider.storm(1.5, retry_after_s=1, from_next_request=True)  # the first 1.5 s: 429, Retry-After 1
+        done = site.hokan("leads", "enrich", "--no-table")
+        state = site.state()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert provider.errors > 0 and provider.rate_limited > 0  # the faults happened
+    assert all(lead["employee_count"] == 120 and not lead["needs_ai_update"] for lead in state["leads"])
+    assert provider.answered_companies() == {name: 1 for name in site.names}  # paid once each
+    usage = state["usage"]
+    assert (usage["calls"], usage["reserved_calls"]) == (provider.answered, 0)
+    (run,) = state["runs"]
+    assert (run["status"], run["leads_done"], run["leads_failed"], run["llm_calls"]) == ("succeeded", 18, 0, 18)
+    assert run["cost_micro_usd"] == usage["cost_micro_usd"]
+
+
+@pytest.mark.slow
+def test_a_bad_key_stops_a_cli_run_at_once_and_exits_non_zero(tmp_path):
+    from tests.fakes.faulty_provider import FaultyProvider
+
+    with FaultyProvider(answer=faulty_answer) as provider:
+        site = CliSite(tmp_path, provider, leads=12, PERPLEXITY_API_KEY="wrong-key")
+        done = site.hokan("leads", "enrich")
+        state = site.state()
+    assert done.returncode == 1
+    assert "API キー" in done.stdout and "PERPLEXITY_API_KEY" in done.stdout and "Traceback" not in done.stderr
+    assert len(provider.requests) <= 4  # at most the requests already in flight (4 threads), not one per lead
+    assert state["usage"]["calls"] == 0 and state["usage"]["reserved_calls"] == 0
+    assert not any(lead["ai_last_enriched_at"] for lead in state["leads"])  # no lead counts as done
+    assert state["runs"][0]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_two_cli_processes_started_together_share_the_list_and_pay_each_lead_once(tmp_path):
+    from tests.fakes.faulty_provider import FaultyProvider
+
+    with FaultyProvider(latency_s=0.3, answer=faulty_answer) as provider:
+        site = CliSite(tmp_path, provider, leads=24, HOKAN_ENRICH_CONCURRENCY="2")
+        first, second = site.start("leads", "enrich", "--no-table"), site.start("leads", "enrich", "--no-table")
+        outputs = [process.communicate(timeout=300) for process in (first, second)]
+        state = site.state()
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    assert provider.answered_companies() == {name: 1 for name in site.names}
+    assert all(lead["employee_count"] == 120 for lead in state["leads"])
+    (run,) = state["runs"]  # one run, worked by both
+    assert (run["status"], run["leads_done"], run["llm_calls"]) == ("succeeded", 24, 24)
+    assert any("分担" in out for out, _ in outputs)
+
+
+def test_an_answer_that_arrived_before_its_worker_died_is_used_and_settled_at_the_providers_cost(
+        fake_openai_server, no_pages):
+    """The state a worker killed between the answer and the ledger commit leaves behind: the
+    answer stored on the lead's row, its reservation open. The run's next worker pays nothing
+    again: it commits the reservation with the provider's reported cost and stores the values."""
+    from django.utils import timezone
+
+    from hokan.core.llm.client import Completion, Usage
+    from hokan.leads.enrich import start_run
+    from hokan.leads.models import LeadRunResult
+    from hokan.leads.steps import stored_answer
+
+    lead = Lead.objects.create(name="株式会社途中")
+    book = ledger()
+    day = timezone.localdate()
+    run = start_run(EnrichmentRun.objects.create(trigger="schedule"), ledger=book, day=day)
+    key = f"lead:{lead.pk}:{day.isoformat()}"
+    book.reserve(cost_usd=Decimal("0.05"), key=f"{key}:1")  # reserved, the call made ...
+    data = {"従業員数": {"value": "120名", "source_url": None, "quote": None}}
+    answered = Completion(data=data, usage=Usage(cost_usd=Decimal("0.0071"), cost_source="provider", calls=1),
+                          provider="perplexity", model="sonar")
+    LeadRunResult.objects.create(run=run, lead=lead, status=LeadRunResult.Status.ANSWERED, work_key=key,
+                                 answer=stored_answer(answered, reservation_key=f"{key}:1",
+                                                      estimate_usd=Decimal("0.05")))  # ... and answered
+    assert (book.snapshot().calls, book.snapshot().reserved_calls) == (0, 1)
+
+    report = enrich_leads(run=run, client=client_for(fake_openai_server, []), ledger=book, fetcher=no_pages)
+    assert fake_openai_server.requests == []  # not asked again
+    lead.refresh_from_db()
+    assert lead.employee_count == 120 and not lead.needs_ai_update
+    snap = book.snapshot()
+    assert (snap.calls, snap.reserved_calls, snap.cost_usd) == (1, 0, Decimal("0.0071"))  # the provider's cost
+    run.refresh_from_db()
+    assert (run.status, run.leads_done, run.llm_calls, run.cost_micro_usd) == ("succeeded", 1, 1, 7100)
+    assert report.llm_calls == 1
+
+
+def test_a_lead_skipped_as_already_paid_is_not_counted_as_done(fake_openai_server, no_pages):
+    from django.utils import timezone
+
+    lead = Lead.objects.create(name="株式会社支払済")
+    book = ledger()
+    book.reserve(cost_usd=Decimal("0.05"), key=f"lead:{lead.pk}:{timezone.localdate().isoformat()}:1")  # in flight elsewhere
+    report = enrich_leads(client=client_for(fake_openai_server, []), ledger=book, fetcher=no_pages)
+    assert fake_openai_server.requests == []
+    assert (report.leads_done, report.leads_skipped) == (0, 1)
+    run = EnrichmentRun.objects.get()
+    assert (run.leads_done, run.leads_skipped) == (0, 1)
+    lead.refresh_from_db()
+    assert lead.needs_ai_update and lead.ai_last_enriched_at is None  # still first in tomorrow's queue
+
+
+def test_a_failed_lead_keeps_its_place_at_the_front_of_the_queue(fake_openai_server, no_pages):
+    lead = Lead.objects.create(name="株式会社失敗")
+    fake_openai_server.enqueue(Reply.error(400, message="bad request"))
+    report = enrich_leads(client=client_for(fake_openai_server, []), ledger=ledger(), fetcher=no_pages)
+    lead.refresh_from_db()
+    assert report.leads_failed == 1 and report.failed  # every lead failed: the CLI exits non-zero
+    assert lead.ai_last_enriched_at is None and lead.needs_ai_update
+
+
+def test_the_daily_limit_cutting_the_selection_is_said_with_how_many_are_left(fake_openai_server, no_pages):
+    for i in range(3):
+        Lead.objects.create(name=f"株式会社日次{i}")
+    fake_openai_server.enqueue(answer(**FULL))
+    report = enrich_leads(client=client_for(fake_openai_server, []), ledger=ledger(daily=1), fetcher=no_pages)
+    assert report.leads_done == 1 and report.left == 2
+    assert "本日の処理上限（1 件）" in report.stopped_reason and "残り 2 件は明日以降" in report.stopped_reason
+    assert not report.failed

@@ -109,13 +109,17 @@ def enrich_command(
         def done(outcome) -> None:
             progress.update(task, advance=1, description=f"補完中: {outcome.name[:20]}")
 
-        report = enrich_leads(limit=limit, dry_run=dry_run, lead_ids=lead_id or None, on_start=started, on_lead=done)
+        report = enrich_leads(limit=limit, dry_run=dry_run, lead_ids=lead_id or None, on_start=started, on_lead=done,
+                              shared=not lead_id)
         progress.update(task, description="補完")
     if dry_run:
         _print_dry_run(report)
     elif show_values:
         _print_values(report, limit=None if show_all else TABLE_LEADS)
     _print_summary(report)
+    if report.failed:
+        # Interrupted (the provider, the key, a limit) or every lead failed: not a success.
+        raise typer.Exit(1)
 
 
 def _print_dry_run(report) -> None:
@@ -195,7 +199,10 @@ def _print_summary(report) -> None:
     summary.add_column()
     summary.add_row("実行ID", report.run_id)
     summary.add_row("LLM プロバイダ", report.provider)
-    summary.add_row("処理した企業", f"{len(report.outcomes):,} 件（失敗 {report.leads_failed:,} 件）")
+    skipped = f"、本日分を支払済み・問い合わせ中のためスキップ {report.leads_skipped:,} 件" if report.leads_skipped else ""
+    summary.add_row("処理した企業", f"{report.leads_done + report.leads_failed:,} 件（失敗 {report.leads_failed:,} 件{skipped}）")
+    if report.joined:
+        summary.add_row("実行", "同時に起動された別の hokan leads enrich と同じ実行を分担しました（数は実行全体）")
     summary.add_row("補完前の欠損項目", f"{report.missing_before:,}")
     summary.add_row(
         "補完した項目",
@@ -203,8 +210,11 @@ def _print_summary(report) -> None:
     )
     summary.add_row("まだ欠損している項目", f"{report.still_missing:,}")
     offline = sum(1 for o in report.outcomes if o.llm == "offline")
-    summary.add_row("AI 問い合わせ", f"{report.llm_calls:,} 件（${report.cost_usd}）" + (
+    summary.add_row("AI 問い合わせ", f"{report.llm_calls:,} 件（${format(report.cost_usd.normalize(), 'f')}）" + (
         f"、オフラインのためスキップ {offline:,} 件" if offline else ""))
+    if report.ai_values:
+        summary.add_row("AI の値の裏付け", f"{report.ai_grounded:,} / {report.ai_values:,} 項目で根拠の原文を"
+                        "ページ上に確認（残りは未検証・確度低）")
     if usage is not None:
         summary.add_row(
             "今月の残り",
@@ -212,7 +222,10 @@ def _print_summary(report) -> None:
         )
         summary.add_row("本日の処理件数", f"{usage.records_today:,} / {usage.daily_record_limit:,} 件")
     if report.stopped_reason:
-        summary.add_row("停止理由", f"[yellow]{report.stopped_reason}[/yellow]")
+        if report.interrupted or report.will_retry:
+            summary.add_row("停止理由", f"[red]{report.stopped_reason}[/red]")
+        else:
+            summary.add_row("お知らせ", f"[yellow]{report.stopped_reason}[/yellow]")
     if report.log_path:
         summary.add_row("ログ", str(report.log_path))
     console.print(summary)

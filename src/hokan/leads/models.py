@@ -136,6 +136,15 @@ class EnrichmentRun(models.Model):
     llm_calls = models.IntegerField("API呼び出し数", default=0)
     cost_micro_usd = models.BigIntegerField("コスト (μUSD)", default=0)
     message = models.TextField("メッセージ", blank=True)
+    # The run as a job of chunks (hokan.core.jobs) and its progress over every attempt.
+    job = models.ForeignKey(
+        "core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="ジョブ",
+    )
+    attempts = models.IntegerField("再試行回数", default=0, help_text="問い合わせ先の障害で中断し、再開した回数")
+    leads_skipped = models.IntegerField(
+        "スキップ件数", default=0, help_text="本日分を支払済み・問い合わせ中のため処理しなかった件数（処理件数に含めない）",
+    )
+    leads_left = models.IntegerField("選ばれなかった件数", default=0, help_text="本日の処理上限のため選ばれなかった件数")
 
     class Meta:
         verbose_name = "補完の実行"
@@ -144,3 +153,52 @@ class EnrichmentRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
+
+
+class LeadRunResult(models.Model):
+    """What one run did to one lead, written as the lead's work goes on (hokan.leads.enrich).
+
+    The run's counts are sums of these rows, over every attempt and worker, so a retried or
+    resumed run is counted once; a lead whose row is final (done, failed, skipped) is not
+    worked on again by the same run. ``answer`` keeps the provider's answer as soon as it
+    arrives, before its ledger reservation is settled: a worker killed in between leaves the
+    answer here, and the run's next worker settles the reservation with the provider's cost
+    and stores the values without asking again.
+    """
+
+    class Status(models.TextChoices):
+        WORKING = "working", "処理中"
+        ASKING = "asking", "AI に問い合わせ中"
+        ANSWERED = "answered", "回答受信（未反映）"
+        DONE = "done", "完了"
+        FAILED = "failed", "失敗"
+        SKIPPED = "skipped", "スキップ"
+
+    FINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
+
+    run = models.ForeignKey(EnrichmentRun, on_delete=models.CASCADE, related_name="lead_results", verbose_name="実行")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="run_results", verbose_name="企業")
+    position = models.IntegerField("順番", default=0)
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.WORKING)
+    llm = models.CharField("AI", max_length=20, blank=True, help_text="called / offline / not_needed / already_paid / error")
+    registry = models.CharField("公的データ", max_length=20, blank=True)
+    missing_before = models.JSONField("補完前の欠損項目", default=list)
+    asked = models.JSONField("AI に尋ねた項目", default=list)
+    filled = models.JSONField("補完した値", default=dict, help_text="{項目: FieldValue}")
+    still_missing = models.JSONField("まだ欠損している項目", default=list)
+    fetched = models.JSONField("読んだページ", default=list)
+    fetch_errors = models.JSONField("取得できなかったページ", default=list)
+    calls = models.IntegerField("支払った呼び出し数", default=0)
+    cost_micro_usd = models.BigIntegerField("コスト (μUSD)", default=0)
+    error = models.TextField("エラー", blank=True)
+    work_key = models.CharField("支払いの冪等キー", max_length=200, blank=True)
+    answer = models.JSONField("受信した回答", null=True, blank=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+
+    class Meta:
+        verbose_name = "企業ごとの実行結果"
+        verbose_name_plural = "企業ごとの実行結果"
+        constraints = [models.UniqueConstraint(fields=["run", "lead"], name="lead_run_result_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.lead_id} {self.status}"
