@@ -7,6 +7,8 @@
   (no Redis, no LLM key, no gBizINFO token), migrated.
 - ``table()``: a small fixed-width table for the console.
 - ``peak_rss_mib()``: the process's peak resident memory so far (ru_maxrss), MiB.
+- ``run_json_worker(script, args)``: run ``script`` again in a subprocess (its own process and
+  database) and return the JSON object it prints last.
 
 Benchmarks report ratios against a baseline measured in the same run (project rule); the
 absolute seconds depend on the machine and its load and are context only.
@@ -15,10 +17,12 @@ absolute seconds depend on the machine and its load and are context only.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import platform
 import resource
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,3 +123,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])])
+
+
+def run_json_worker(script: str | Path, args: Sequence[str]) -> dict:
+    """Run ``python script *args`` from the repository root; the JSON object of its last output
+    line. Exits with the worker's stderr when it fails."""
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=REPO, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{Path(script).name} {' '.join(args[:2])} failed (exit {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ the lead. This benchmark does exactly that for ``--leads`` blank leads (default 
 values each (the rule extractor's usual haul: 法人番号, 所在地 (3 columns), 資本金, 従業員数,
 設立年, 電話番号), then writes them a second time with ``only_missing=False`` (every provenance
 row updated, not created) — once with the current ``apply_values`` and once with the former one
-(copied below: ``manual_fields`` then one ``update_or_create`` per value), alternating in rounds
+(bench/_before_leads.py: ``manual_fields`` then one ``update_or_create`` per value), alternating in rounds
 of 100 leads so both see the same database size and machine load.
 
 Reported: seconds of ``apply_values`` alone and of the whole per-lead write, per path, and the
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _before_leads as before  # noqa: E402
 from _common import machine, no_network, setup_django, table  # noqa: E402
 
 ROUND = 100
@@ -46,28 +47,7 @@ def run(total: int) -> int:
 
     from hokan.core.fields import FieldValue
     from hokan.leads.models import Lead, LeadFieldSource
-    from hokan.leads.store import apply_values, is_blank, manual_fields
-
-    def _blank(field: str) -> object:
-        return None if Lead._meta.get_field(field).null else ""
-
-    def old_apply_values(lead: Lead, values: list[FieldValue], *, only_missing: bool = True) -> list[str]:
-        protected = manual_fields(lead) if lead.pk else set()
-        written: list[str] = []
-        for value in values:
-            if value.method != "manual" and value.field in protected:
-                continue
-            if only_missing and not is_blank(getattr(lead, value.field)):
-                continue
-            setattr(lead, value.field, _blank(value.field) if value.value is None else value.value)
-            written.append(value.field)
-        by_field = {v.field: v for v in values}
-        for name in written:
-            value = by_field[name]
-            LeadFieldSource.objects.update_or_create(lead=lead, field=name, defaults={
-                "method": value.method, "source_url": value.source_url or "", "raw": value.raw[:2000],
-                "quote": value.quote[:2000], "confidence": value.confidence, "extractor": value.extractor[:40]})
-        return written
+    from hokan.leads.store import apply_values
 
     def values_for(i: int) -> list[FieldValue]:
         url = f"https://www.example{i}.co.jp/company/"
@@ -78,7 +58,7 @@ def run(total: int) -> int:
                            method="rule", confidence=0.9, extractor="table") for name, value in pairs]
 
     timings = {"new": [0.0, 0.0], "old": [0.0, 0.0]}  # [apply_values alone, the whole per-lead write]
-    paths = {"new": apply_values, "old": old_apply_values}
+    paths = {"new": apply_values, "old": before.apply_values}
     for start in range(0, total, ROUND):
         for name in ("old", "new") if (start // ROUND) % 2 else ("new", "old"):
             leads = Lead.objects.bulk_create([Lead(name=f"株式会社{name}{start + i}", name_key=f"{name}{start + i}")

@@ -15,7 +15,8 @@ BOM, as Excel saves it). Each run has its own subprocess and a fresh SQLite data
   transaction per 1,000 leads. Also timed: the leads alone, without provenance;
 - ``per_row`` (before): the import loop as it was until this change — for each row
   ``parse_row``, then in its own transaction ``find_existing``, ``manual_fields`` and one
-  ``update_or_create`` per value (the former ``store_row`` / ``apply_values``, copied below) and
+  ``update_or_create`` per value (the former ``store_row``, and ``apply_values`` from
+  bench/_before_leads.py) and
   ``lead.save()`` — on the first ``--per-row`` rows (default 3,000), as rows per second.
 
 Reported: seconds, rows/s, peak RSS of each process, and the ratios import / bulk_create (target:
@@ -32,14 +33,14 @@ import csv
 import io
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, no_network, peak_rss_mib, setup_django, table  # noqa: E402
+import _before_leads as before  # noqa: E402
+from _common import machine, no_network, peak_rss_mib, run_json_worker, setup_django, table  # noqa: E402
 
 HEADER = ["企業名", "法人番号", "業種", "所在地", "資本金", "従業員数", "設立年", "電話番号", "公式サイト"]
 PLACES = [("東京都", "港区", "芝"), ("東京都", "渋谷区", "道玄坂"), ("大阪府", "大阪市北区", "梅田"),
@@ -91,8 +92,8 @@ def per_row_import(path: Path, limit: int) -> dict:
     from hokan.core.fields import FieldValue
     from hokan.core.tabular import read_table
     from hokan.leads.import_leads import map_headers, parse_row
-    from hokan.leads.models import Lead, LeadFieldSource
-    from hokan.leads.store import is_blank, manual_fields
+    from hokan.leads.models import Lead
+    from hokan.leads.store import is_blank
 
     def _differs(current: object, new: object) -> bool:
         if current is None or current == "":
@@ -111,24 +112,6 @@ def per_row_import(path: Path, limit: int) -> dict:
         candidates = list(Lead.objects.filter(name_key=ja.company_name_key(str(values["name"])))[:2])
         return candidates[0] if len(candidates) == 1 else None
 
-    def apply_values(lead: Lead, values: list[FieldValue]) -> list[str]:  # the former per-value writes
-        protected = manual_fields(lead) if lead.pk else set()
-        written = []
-        for value in values:
-            if value.method != "manual" and value.field in protected:
-                continue
-            setattr(lead, value.field, value.value)
-            written.append(value.field)
-        if written and lead.pk is None:
-            lead.save()
-        by_field = {v.field: v for v in values}
-        for name in written:
-            value = by_field[name]
-            LeadFieldSource.objects.update_or_create(lead=lead, field=name, defaults={
-                "method": value.method, "source_url": value.source_url or "", "raw": value.raw[:2000],
-                "quote": value.quote[:2000], "confidence": value.confidence, "extractor": value.extractor[:40]})
-        return written
-
     table_ = read_table(path)
     _, header = next(table_.rows)
     mapping, _ = map_headers(header)
@@ -146,7 +129,7 @@ def per_row_import(path: Path, limit: int) -> dict:
             changed = [FieldValue(field=n, value=v, raw=str(v), quote="", source_url=None, method="manual",
                                   confidence=1.0, extractor=f"import:{path.name}"[:40])
                        for n, v in values.items() if created or is_blank(getattr(lead, n)) or _differs(getattr(lead, n), v)]
-            if apply_values(lead, changed):
+            if before.apply_values(lead, changed, only_missing=False):
                 lead.ai_source = Lead.Source.MANUAL
                 lead.save()
         done += 1
@@ -221,13 +204,8 @@ def worker(mode: str, folder: str, path: Path, per_row: int) -> dict:
 
 
 def run_worker(mode: str, folder: Path, path: Path, per_row: int) -> dict:
-    command = [sys.executable, __file__, "--worker", mode, "--folder", str(folder), "--file", str(path),
-               "--per-row", str(per_row)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"{mode} worker failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json_worker(__file__, ["--worker", mode, "--folder", str(folder), "--file", str(path),
+                                      "--per-row", str(per_row)])
 
 
 def main() -> int:

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, no_network, peak_rss_mib, setup_django, shared_data, table  # noqa: E402
+from _common import machine, no_network, peak_rss_mib, run_json_worker, setup_django, shared_data, table  # noqa: E402
 
 EDINET_FILE = Path("company_truth") / "edinet" / "EdinetcodeDlInfo_20260811_cp932.csv"
 
@@ -93,14 +92,8 @@ def worker(mode: str, folder: str, path: Path, rows_limit: int | None) -> dict:
 
 
 def run_worker(mode: str, folder: Path, path: Path, rows_limit: int | None) -> dict:
-    command = [sys.executable, __file__, "--worker", mode, "--folder", str(folder), "--file", str(path)]
-    if rows_limit is not None:
-        command += ["--rows-limit", str(rows_limit)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        raise SystemExit(f"{mode} worker failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["--worker", mode, "--folder", str(folder), "--file", str(path)]
+    return run_json_worker(__file__, args + (["--rows-limit", str(rows_limit)] if rows_limit is not None else []))
 
 
 def main() -> int:
