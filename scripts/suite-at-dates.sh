@@ -38,7 +38,7 @@ fi
 # "<offset seconds> <moment in JST>" for one named moment.
 moment() {
   "$PY" - "$1" <<'EOF'
-import datetime as dt, sys, time
+import datetime as dt, math, sys, time
 from zoneinfo import ZoneInfo
 
 jst = ZoneInfo("Asia/Tokyo")
@@ -72,7 +72,7 @@ elif name == "year-ahead":
         target = now.replace(year=now.year + 1, day=28)
 else:
     sys.exit(f"unknown moment {name!r} (month-end, leap-day, year-ahead)")
-print(int(target.timestamp() - time.time()), target.strftime("%Y-%m-%d %H:%M JST"))
+print(math.ceil(target.timestamp() - time.time()), target.strftime("%Y-%m-%d %H:%M JST"))
 EOF
 }
 
