@@ -46,6 +46,7 @@ def estimate_settings(settings):
     settings.AUDIT_TEMPERATURE = 0.3
     settings.ESTIMATE_FOLLOWUPS = "sync"
     settings.ESTIMATE_RATE_LIMIT_PER_MINUTE = 0
+    settings.HOKAN_LLM_RATE_LIMIT_PER_MIN = 0  # provider pacing is tested in tests/core/test_ratelimit.py
     settings.REDIS_URL = ""
     settings.CELERY_BROKER_URL = ""
     settings.RESEND_API_KEY = ""

@@ -44,21 +44,28 @@ import copy
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from hokan.core.budget import Limits, get_ledger
 from hokan.core.errors import (
+    AlreadyPaid,
+    BudgetExceeded,
     HokanError,
     LLMConfigError,
     LLMDeadlineExceeded,
     LLMError,
     LLMOutputError,
     LLMTransientError,
+    RateLimited,
 )
+from hokan.core.llm.budgeted import BudgetedClient
 from hokan.core.llm.client import JsonRequest, LLMClient
 from hokan.core.llm.factory import get_client
+from hokan.core.llm.limited import limited_client
 from hokan.core.llm.retry import Deadline, RetryPolicy, capped_timeout
 from hokan.estimate import catalogue
 from hokan.estimate.validation import dynamic_questions_problems, estimate_output_problems, feature_bounds
@@ -264,6 +271,9 @@ class ClientAdapter:
             data, _ = self.retry_policy.call(attempt, provider=self.name, sleep=self._sleep, deadline=self.deadline)
         except LLMConfigError:
             raise
+        except (BudgetExceeded, AlreadyPaid, RateLimited) as exc:  # no call made: limit, paid, or no slot in time
+            problems.append(f"budget: {exc}")
+            raise LLMAttemptsExhausted(f"{call}: 利用上限または送信枠のため呼び出せません", call=call, problems=problems) from exc
         except LLMDeadlineExceeded as exc:
             problems.append(f"deadline: {exc}")
             raise LLMAttemptsExhausted(f"{call}: 制限時間内に完了しませんでした", call=call, problems=problems,
@@ -304,12 +314,17 @@ class ClientAdapter:
         return self.client.complete_json(request, timeout_s=self.timeout_s, deadline=self.deadline).data
 
 
-def create_llm_adapter(settings: Any) -> LLMAdapter:
+def create_llm_adapter(settings: Any, *, work_key: str | None = None) -> LLMAdapter:
     """The adapter for ``settings.LLM_PROVIDER`` (§6.1); Fallback when its key is empty.
 
     The client is core's ``get_client(profile="estimate", max_retries=0)``; the deadline
     (``ESTIMATE_LLM_DEADLINE_S``) starts now, so create one adapter per request. Unknown
     providers fall back too (logged), so a typo never takes the API down.
+
+    Every call is paid work in the ledger's ``estimate`` scope (limits HOKAN_ESTIMATE_*),
+    reserved as ``estimate:{work_key}:{n}`` (work_key: e.g. the estimate's id; default a fresh
+    UUID per adapter), and passes the provider's shared rate limiter on every attempt. A
+    closed budget makes a call fail like an exhausted one, so the fallback text is used.
     """
     try:
         client = get_client(profile="estimate", max_retries=0)
@@ -321,6 +336,14 @@ def create_llm_adapter(settings: Any) -> LLMAdapter:
         if provider != "fallback":
             log.warning("LLM_PROVIDER=%s has no API key; using the fallback templates", provider)
         return FallbackAdapter()
+    # Every paid call passes the estimate scope's ledger (outermost) and the provider's shared
+    # limiter (innermost, per HTTP attempt): ARCHITECTURE "cache → budget → rate limit → provider".
+    client = BudgetedClient(
+        limited_client(client),  # a slot is waited for until the request path's deadline
+        ledger=get_ledger("estimate"),
+        estimate_usd=Limits.from_settings("estimate").cost_per_call_usd,
+        key=f"estimate:{work_key or uuid.uuid4().hex}",
+    )
     return ClientAdapter(
         client,
         max_attempts=settings.LLM_MAX_RETRIES,

@@ -43,6 +43,8 @@ answer received (the estimate standing in for a cost nobody reported).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
@@ -100,35 +102,85 @@ def complete_json_budgeted(
     current = request
     max_calls = 2 if reask else 1
     for call in range(1, max_calls + 1):
-        reservation = ledger.reserve(cost_usd=estimate_usd, calls=1, key=f"{key}:{call}")
-        if getattr(reservation, "created", True) is False:
-            status = str(getattr(reservation, "status", ""))
-            raise AlreadyPaid(
-                f"{key}: 本日分の問い合わせは支払済みまたは処理中です（{status}）", key=f"{key}:{call}", status=status
-            )
         try:
-            completion = client.complete_json(current, timeout_s=timeout_s)
+            completion = paid_call(client, current, ledger=ledger, estimate_usd=estimate_usd, key=f"{key}:{call}",
+                                   timeout_s=timeout_s)
         except LLMOutputError as exc:
-            usage = _committed(exc.usage if isinstance(exc.usage, Usage) else Usage(calls=1), estimate_usd)
-            ledger.commit(reservation, cost_usd=usage.cost_usd)
-            paid = paid + usage
+            paid = paid + exc.usage
             if call == max_calls:
                 exc.usage = paid
                 raise
             current = dataclasses.replace(request, user=request.user + REASK_INSTRUCTION)
             continue
-        except BaseException:
-            # LLMTransientError / LLMRequestError / LLMConfigError: no answer, no charge.
-            # Anything else (a bug, KeyboardInterrupt) has no reported cost either.
-            ledger.release(reservation)
-            raise
-        usage = _committed(completion.usage, estimate_usd)
-        ledger.commit(reservation, cost_usd=usage.cost_usd)
         attempts += completion.attempts
         if call == 1:
-            return dataclasses.replace(completion, usage=usage)
-        return dataclasses.replace(completion, usage=paid + usage, attempts=attempts + call - 1)
+            return completion
+        return dataclasses.replace(completion, usage=paid + completion.usage, attempts=attempts + call - 1)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def paid_call(client: LLMClient, request: JsonRequest, *, ledger: Ledger, estimate_usd: Decimal, key: str,
+              **call_kwargs: Any) -> Completion:
+    """One ``client.complete_json(request, **call_kwargs)`` under one reservation keyed ``key``.
+
+    Returns the Completion with ``usage.cost_usd`` = what the ledger committed.
+
+    Raises:
+        BudgetExceeded: from ``ledger.reserve`` (nothing was called).
+        AlreadyPaid: ``key`` already has a reservation made elsewhere; nothing was called.
+        LLMOutputError: the answer was paid but is no JSON object; its ``usage`` is committed.
+        anything else from the client: nothing answered, the reservation is released.
+    """
+    reservation = ledger.reserve(cost_usd=estimate_usd, calls=1, key=key)
+    if getattr(reservation, "created", True) is False:
+        status = str(getattr(reservation, "status", ""))
+        raise AlreadyPaid(f"{key}: この問い合わせは支払済みまたは処理中です（{status}）", key=key, status=status)
+    try:
+        completion = client.complete_json(request, **call_kwargs)
+    except LLMOutputError as exc:
+        usage = _committed(exc.usage if isinstance(exc.usage, Usage) else Usage(calls=1), estimate_usd)
+        ledger.commit(reservation, cost_usd=usage.cost_usd)
+        exc.usage = usage
+        raise
+    except BaseException:
+        # LLMTransientError / LLMRequestError / LLMConfigError: no answer, no charge.
+        # Anything else (a bug, KeyboardInterrupt) has no reported cost either.
+        ledger.release(reservation)
+        raise
+    usage = _committed(completion.usage, estimate_usd)
+    ledger.commit(reservation, cost_usd=usage.cost_usd)
+    return dataclasses.replace(completion, usage=usage)
+
+
+class BudgetedClient:
+    """An LLMClient whose every ``complete_json`` is a :func:`paid_call` (for callers that run
+    their own retry loop, such as the estimate adapter; no re-ask here).
+
+    key: the piece of work ("estimate:<uuid>"); call n is reserved as ``{key}:{n}``, or under
+        ``request.idempotency_key`` when the request carries one. Other attributes (provider,
+        model, available, profile, scope, embed) are the inner client's.
+    """
+
+    def __init__(self, inner: LLMClient, *, ledger: Ledger, estimate_usd: Decimal, key: str) -> None:
+        self.inner = inner
+        self.ledger = ledger
+        self.estimate_usd = estimate_usd
+        self.key = key
+        self._calls = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def complete_json(self, request: JsonRequest, **call_kwargs: Any) -> Completion:
+        with self._lock:
+            number = next(self._calls)
+        key = request.idempotency_key or f"{self.key}:{number}"
+        return paid_call(self.inner, request, ledger=self.ledger, estimate_usd=self.estimate_usd, key=key,
+                         **call_kwargs)
+
+    def __repr__(self) -> str:
+        return f"BudgetedClient({self.inner!r}, key={self.key!r})"
 
 
 # The ledger keeps whole micro-dollars, rounding half up (hokan.core.budget.to_micro_usd).
