@@ -193,17 +193,25 @@ def fill_from_registry(lead: Lead, targets: list[str], outcome: LeadOutcome) -> 
     if result.status == "ambiguous":
         logger.info("%s [%s] registry: %s", lead.name, lead.pk, result.message)
     values = result.values(fields=wanted)
+    written = _store(lead, values, Lead.Source.REGISTRY)
+    outcome.filled.update({v.field: v for v in values if v.field in written})
+    for value in values:
+        if value.field in written:
+            logger.info("%s [%s] %s = %r (registry)", lead.name, lead.pk, value.field, value.value)
+    return written
+
+
+def _store(lead: Lead, values: list[FieldValue], source: str) -> list[str]:
+    """Write ``values`` into the blank, unprotected columns of the lead (one transaction, the
+    row locked); ``ai_source`` = ``source`` when something was written. Returns the columns."""
     if not values:
         return []
     with transaction.atomic():
         fresh = Lead.objects.select_for_update().get(pk=lead.pk)
         written = apply_values(fresh, values)
         if written:
-            fresh.ai_source = Lead.Source.REGISTRY
+            fresh.ai_source = source
             fresh.save()
-    outcome.filled.update({v.field: v for v in values if v.field in written})
-    for name in written:
-        logger.info("%s [%s] %s = %r (registry)", lead.name, lead.pk, name, getattr(fresh, name))
     return written
 
 
@@ -277,18 +285,11 @@ def enrich_one(
         outcome.fetch_errors.extend(evidence.fetch_errors)
         rule_values, pages = evidence.values, evidence.pages
     accepted = [value for name, value in rule_values.items() if name in targets and _valid_rule_value(value)]
-    if accepted:
-        with transaction.atomic():
-            fresh = Lead.objects.select_for_update().get(pk=lead.pk)
-            written = apply_values(fresh, accepted)
-            if written:
-                fresh.ai_source = Lead.Source.RULE
-                fresh.save()
-    else:
-        written = []
+    written = _store(lead, accepted, Lead.Source.RULE)
     outcome.filled.update({v.field: v for v in accepted if v.field in written})
     for name in written:
-        logger.info("%s [%s] %s = %r (rule, %s)", lead.name, lead.pk, name, getattr(fresh, name), rule_values[name].source_url)
+        logger.info("%s [%s] %s = %r (rule, %s)", lead.name, lead.pk, name, rule_values[name].value,
+                    rule_values[name].source_url)
 
     remaining = [name for name in targets if name not in written]
     outcome.still_missing = remaining
