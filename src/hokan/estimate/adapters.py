@@ -221,11 +221,13 @@ class ClientAdapter:
     timeout_s: LLM_TIMEOUT per request phase (seconds). audit_temperature: AUDIT_TEMPERATURE.
     max_retry_wait_s: ESTIMATE_LLM_RETRY_WAIT_MAX_S, the longest wait between attempts.
     deadline_s: ESTIMATE_LLM_DEADLINE_S, the limit of all calls of this adapter from its
-        creation (seconds; None = none). sleep / clock: injectable for tests.
+        creation (seconds; None = none). deadline: the request's own Deadline instead (it
+        started with the request; wins over deadline_s). sleep / clock: injectable for tests.
     """
 
     def __init__(self, client: LLMClient, *, max_attempts: int = 3, timeout_s: float = 45.0,
                  audit_temperature: float = 0.3, max_retry_wait_s: float = 5.0, deadline_s: float | None = 90.0,
+                 deadline: Deadline | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.name = client.provider
@@ -233,7 +235,8 @@ class ClientAdapter:
         self.timeout_s = timeout_s
         self.audit_temperature = audit_temperature
         self.max_retry_wait_s = max_retry_wait_s
-        self.deadline = Deadline.after(deadline_s, clock=clock) if deadline_s else None
+        self.deadline = deadline if deadline is not None else (
+            Deadline.after(deadline_s, clock=clock) if deadline_s else None)
         self.retry_policy = RetryPolicy(
             max_retries=self.max_attempts - 1, rate_limit_wait_s=None, backoff_initial_s=0.5,
             backoff_max_s=max_retry_wait_s, max_wait_s=max_retry_wait_s, long_wait="cap",
@@ -314,12 +317,14 @@ class ClientAdapter:
         return self.client.complete_json(request, timeout_s=self.timeout_s, deadline=self.deadline).data
 
 
-def create_llm_adapter(settings: Any, *, work_key: str | None = None) -> LLMAdapter:
+def create_llm_adapter(settings: Any, *, work_key: str | None = None,
+                       deadline: Deadline | None = None) -> LLMAdapter:
     """The adapter for ``settings.LLM_PROVIDER`` (§6.1); Fallback when its key is empty.
 
-    The client is core's ``get_client(profile="estimate", max_retries=0)``; the deadline
-    (``ESTIMATE_LLM_DEADLINE_S``) starts now, so create one adapter per request. Unknown
-    providers fall back too (logged), so a typo never takes the API down.
+    The client is core's ``get_client(profile="estimate", max_retries=0)``; the deadline is
+    ``deadline`` (the request's, started when the request came in: ``generate`` and
+    ``steps`` pass it) or else ``ESTIMATE_LLM_DEADLINE_S`` from now, so create one adapter per
+    request. Unknown providers fall back too (logged), so a typo never takes the API down.
 
     Every call is paid work in the ledger's ``estimate`` scope (limits HOKAN_ESTIMATE_*),
     reserved as ``estimate:{work_key}:{n}`` (work_key: e.g. the estimate's id; default a fresh
@@ -351,4 +356,5 @@ def create_llm_adapter(settings: Any, *, work_key: str | None = None) -> LLMAdap
         audit_temperature=settings.AUDIT_TEMPERATURE,
         max_retry_wait_s=getattr(settings, "ESTIMATE_LLM_RETRY_WAIT_MAX_S", 5.0),
         deadline_s=getattr(settings, "ESTIMATE_LLM_DEADLINE_S", 90.0) or None,
+        deadline=deadline,
     )
