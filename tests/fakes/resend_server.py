@@ -4,7 +4,8 @@ Requires ``Authorization: Bearer <key>`` (else 401 ``missing_api_key`` / 403
 ``invalid_api_key``); validates ``from``, ``to`` and ``subject`` (else 422
 ``validation_error``) and answers ``{"id": "<uuid>"}`` like Resend. ``server.emails``
 holds the accepted JSON bodies (attachments as sent: ``[{"filename", "content": base64}]``);
-``server.fail_next(n, status=500)`` scripts failures.
+``server.fail_next(n, status=500, retry_after=None)`` scripts failures (with a ``Retry-After``
+header when ``retry_after`` is given).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ class FakeResendServer(LocalHTTPServer):
         self.api_key = api_key
         self.emails: list[dict[str, Any]] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self._failures: list[int] = []
+        self._failures: list[tuple[int, str | None]] = []
 
     @property
     def base_url(self) -> str:
         return self.root_url
 
-    def fail_next(self, n: int = 1, status: int = 500) -> None:
-        self._failures += [status] * n
+    def fail_next(self, n: int = 1, status: int = 500, retry_after: str | None = None) -> None:
+        self._failures += [(status, retry_after)] * n
 
 
 class _Handler(JSONHandler):
@@ -53,7 +54,9 @@ class _Handler(JSONHandler):
         if auth != f"Bearer {fake.api_key}":
             return self.send_json(403, {"statusCode": 403, "name": "invalid_api_key", "message": "API key is invalid"})
         if failure is not None:
-            return self.send_json(failure, {"statusCode": failure, "name": "application_error", "message": "Something went wrong."})
+            status, retry_after = failure
+            return self.send_json(status, {"statusCode": status, "name": "application_error", "message": "Something went wrong."},
+                                  {"Retry-After": retry_after} if retry_after else None)
         if not isinstance(body, dict) or not body.get("from") or not body.get("to") or not body.get("subject"):
             return self.send_json(422, {"statusCode": 422, "name": "validation_error", "message": "Missing `to` field."})
         with fake._lock:

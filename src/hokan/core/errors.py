@@ -1,26 +1,82 @@
-"""The exception tree of hokan.
+"""The exception tree of hokan: every error hokan raises on purpose is a ``HokanError``.
 
-::
+Each app keeps its errors beside its code (``registry/errors.py``, ``estimate/errors.py``, …);
+every one of them is drawn here, grouped by app. A line is ``Class(attributes)``, then
+``[also X]`` for a second base, then the module that defines it (under ``hokan.``).
+``tests/core/test_errors.py`` checks this tree against the code, both ways.
+
+core::
+
+    HokanError                                                         core.errors
+    ├── TransientError(retry_after_s)                                  core.errors
+    │   └── RateLimited(key, retry_after_s)                            core.errors
+    ├── FetchError(url)                                                core.errors
+    │   ├── FetchTimeout  [also TransientError]                        core.errors
+    │   ├── FetchBlocked(reason)                                       core.errors
+    │   ├── FetchTooLarge(limit_bytes)                                 core.errors
+    │   ├── FetchStatusError(status_code)                              core.errors
+    │   └── RobotsDisallowed                                           core.errors
+    ├── LLMError(provider)                                             core.errors
+    │   ├── LLMConfigError                                             core.errors
+    │   ├── LLMTransientError(retry_after_s, status_code)  [also TransientError]  core.errors
+    │   │   └── LLMDeadlineExceeded(deadline_s, attempts)              core.errors
+    │   ├── LLMRequestError(status_code)                               core.errors
+    │   └── LLMOutputError(schema_name, raw_output, usage)             core.errors
+    ├── BudgetExceeded(scope, limit, spent, ledger_scope)              core.errors
+    ├── AlreadyPaid(key, status)                                       core.errors
+    ├── InputError(source, row, field, reason)                         core.errors
+    ├── InvalidValue(field, label, raw, reason)  [also ValueError]     core.errors
+    ├── ChunkLost(job_id, chunk_id, reason)                            core.errors
+    ├── PipelineError(stage, item)                                     core.errors
+    ├── DocumentError(source)                                          core.errors
+    │   ├── DocumentTooLarge(limit, maximum, actual)                   core.errors
+    │   ├── DocumentUnreadable(reason)                                 core.errors
+    │   ├── DocumentTimeout(seconds)                                   core.errors
+    │   └── OcrUnavailable(engine, reason)                             core.errors
+    ├── ApiKeyMissing                                                  core.api_keys
+    └── ApiKeyRejected                                                 core.api_keys
+
+registry::
 
     HokanError
-    ├─ FetchError ─ FetchTimeout · FetchBlocked(url, reason) · FetchStatusError(url, status_code)
-    │               · FetchTooLarge(url, limit_bytes) · RobotsDisallowed(url)
-    ├─ LLMError ─ LLMConfigError · LLMTransientError(provider, retry_after_s)
-    │             · LLMDeadlineExceeded(deadline_s, attempts) (a LLMTransientError)
-    │             · LLMRequestError(provider, status_code) · LLMOutputError(provider, schema_name, raw_output)
-    ├─ BudgetExceeded(scope, limit, spent, ledger_scope)
-    ├─ AlreadyPaid(key, status)
-    ├─ RateLimited(key, retry_after_s)
-    ├─ InputError(source, row, field, reason)
-    ├─ DocumentError(source) ─ DocumentTooLarge(limit, maximum, actual) · DocumentUnreadable(reason)
-    │                        · DocumentTimeout(seconds) · OcrUnavailable(engine, reason)
-    ├─ ChunkLost(job_id, chunk_id, reason)
-    ├─ PipelineError(stage, item)
-    └─ InvalidValue(field, label, raw, reason)   also a ValueError
+    ├── RegistryError(source)                                          registry.errors
+    │   ├── RegistryConfigError                                        registry.errors
+    │   ├── RegistryAuthError(status_code)                             registry.errors
+    │   ├── RegistryRateLimited(retry_after_s)  [also TransientError]  registry.errors
+    │   ├── RegistryUnavailable(status_code)  [also TransientError]    registry.errors
+    │   └── RegistryRequestError(status_code)                          registry.errors
+    └── CellError(header, reason)                                      registry.cells
 
-Whether an error is retried depends on its type (``LLMTransientError``, ``FetchTimeout``),
-never on its message. Errors from libraries are translated at the boundary and chained
-(``raise X(...) from exc``).
+leads::
+
+    HokanError
+    ├── RunStop(kind, message, cause, company)                         leads.enrich
+    ├── AlreadyEnriching(run)                                          leads.refresh
+    ├── FieldProblem(field, message)                                   leads.edit
+    ├── EditInvalid(problems)                                          leads.edit
+    └── Conflict                                                       leads.api
+
+estimate::
+
+    HokanError
+    ├── SessionNotFound(session_id)                                    estimate.errors
+    ├── LLMAttemptsExhausted(call, problems, deadline_exceeded)        estimate.adapters
+    ├── PdfError                                                       estimate.pdf
+    ├── MailError(status_code)                                         estimate.mail
+    │   ├── MailNotConfigured                                          estimate.mail
+    │   └── MailUnavailable(retry_after_s)  [also TransientError]      estimate.mail
+    └── NotionError(status_code)                                       estimate.notion
+        └── NotionUnavailable(retry_after_s)  [also TransientError]    estimate.notion
+    LLMOutputError
+    └── InvalidAnswer                                                  estimate.adapters
+
+Whether an error is retried depends on its type, never on its message: retry code names
+``TransientError`` (a provider or server busy or down, a timeout, a shared limit used up; its
+``retry_after_s`` is the wait asked for, or None), or one of its subclasses when only that
+source is retried (``LLMTransientError`` in the LLM clients). Errors from libraries are
+translated at the boundary and chained (``raise X(...) from exc``). Misuse of an API by our own
+code (a bad argument, an unknown setting value at start-up) raises the builtin ``ValueError`` /
+``TypeError`` or Django's ``ImproperlyConfigured``, not a ``HokanError``, as httpx does.
 """
 
 from __future__ import annotations
@@ -28,6 +84,17 @@ from __future__ import annotations
 
 class HokanError(Exception):
     """Base class of every error hokan raises on purpose."""
+
+
+class TransientError(HokanError):
+    """Worth trying again later: a provider or server is busy or down, a connection timed out,
+    a shared limit is used up. The one type retry code names (``except TransientError``).
+
+    retry_after_s: seconds the other side (Retry-After) or our shared limiter asked us to wait,
+    or None when nobody said (the caller's backoff decides). Set by the subclasses.
+    """
+
+    retry_after_s: float | None = None
 
 
 # --- fetching -----------------------------------------------------------------------------
@@ -39,7 +106,7 @@ class FetchError(HokanError):
         self.url = url
 
 
-class FetchTimeout(FetchError):
+class FetchTimeout(FetchError, TransientError):
     """Connect or read timed out; worth retrying later."""
 
 
@@ -84,7 +151,7 @@ class LLMConfigError(LLMError):
     """Missing key, unknown provider or model: never retried."""
 
 
-class LLMTransientError(LLMError):
+class LLMTransientError(LLMError, TransientError):
     """429, 5xx, timeout or connection error: retried by exactly one layer.
 
     retry_after_s: seconds the provider asked us to wait (Retry-After), or None.
@@ -173,11 +240,13 @@ class AlreadyPaid(HokanError):
         self.status = status
 
 
-class RateLimited(HokanError):
+class RateLimited(TransientError):
     """A shared rate limit (``hokan.core.ratelimit``) admits no request within the allowed wait.
 
     key: the limit's name (e.g. "llm:perplexity"); retry_after_s: seconds until a slot frees.
     """
+
+    retry_after_s: float
 
     def __init__(self, message: str, *, key: str, retry_after_s: float) -> None:
         super().__init__(message)

@@ -22,8 +22,8 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from hokan.core.errors import FetchError, HokanError
-from hokan.core.web.http import guarded_client
+from hokan.core.errors import FetchError, FetchTimeout, HokanError, TransientError
+from hokan.core.web.http import guarded_client, parse_retry_after
 from hokan.estimate.pricing import format_price
 
 CUSTOMER_SUBJECT = "【CloudNature】概算お見積もりが完成しました"
@@ -44,6 +44,15 @@ class MailNotConfigured(MailError):
     """Neither RESEND_API_KEY nor EMAIL_HOST is set."""
 
 
+class MailUnavailable(MailError, TransientError):
+    """Resend answered 429 or 5xx, or did not answer (timeout, connection error): worth sending
+    again later. retry_after_s: Resend's Retry-After in seconds, or None."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True)
 class Mail:
     to: list[str]
@@ -62,7 +71,8 @@ def send(mail: Mail) -> str:
 
     Raises:
         MailError: the provider refused, the connection failed or was refused by the SSRF
-            guard; MailNotConfigured when neither transport is set.
+            guard; MailUnavailable (a TransientError) for Resend's 429 / 5xx, a timeout or a
+            connection error; MailNotConfigured when neither transport is set.
     """
     if settings.RESEND_API_KEY:
         _send_resend(mail)
@@ -84,7 +94,11 @@ def _send_resend(mail: Mail) -> None:
                             headers={"Authorization": f"Bearer {settings.RESEND_API_KEY}"}) as http:
             response = http.post(url, json=payload)
     except (httpx.HTTPError, FetchError) as exc:
-        raise MailError(f"Resend に接続できませんでした: {exc}") from exc
+        error = MailUnavailable if isinstance(exc, (httpx.TransportError, FetchTimeout)) else MailError
+        raise error(f"Resend に接続できませんでした: {exc}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise MailUnavailable(f"Resend が一時的に使えません: HTTP {response.status_code}: {response.text[:200]}",
+                              status_code=response.status_code, retry_after_s=parse_retry_after(response.headers))
     if response.status_code >= 300:
         raise MailError(f"Resend がエラーを返しました: HTTP {response.status_code}: {response.text[:200]}",
                         status_code=response.status_code)

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from hokan.core.errors import FetchError, HokanError
+from hokan.core.errors import FetchError, HokanError, TransientError
 from hokan.core.llm.retry import RetryPolicy
 from hokan.core.web.http import guarded_client, parse_retry_after
 
@@ -46,7 +46,7 @@ class NotionError(HokanError):
         self.status_code = status_code
 
 
-class NotionUnavailable(NotionError):
+class NotionUnavailable(NotionError, TransientError):
     """429 or 5xx: worth another attempt. retry_after_s: Notion's Retry-After, or None."""
 
     def __init__(self, message: str, *, status_code: int, retry_after_s: float | None) -> None:

@@ -39,6 +39,7 @@ from pydantic import ConfigDict
 from hokan.core.api import ErrorOut, ValidationErrorOut, build_api
 from hokan.core.api_keys import ApiKeyAuth
 from hokan.core.budget import get_ledger
+from hokan.core.errors import HokanError
 from hokan.leads.columns import BY_NAME, VALUE_FIELDS
 from hokan.leads.edit import EditInvalid, FieldProblem, clean_fields, save_manual_edit
 from hokan.leads.models import EnrichmentRun, Lead
@@ -270,7 +271,7 @@ def _conflicting_number(lead: Lead | None, cleaned: dict[str, Any]) -> None:
         raise Conflict(f"同じ法人番号の企業が既に登録されています（id={other.pk}: {other.name}）")
 
 
-class Conflict(Exception):
+class Conflict(HokanError):
     """409 with a Japanese message."""
 
 

@@ -67,7 +67,7 @@ from django.utils import timezone
 
 from hokan.core import jobs
 from hokan.core.budget import UsageLedger, UsageSnapshot, from_micro_usd, get_ledger, to_micro_usd
-from hokan.core.errors import BudgetExceeded, ChunkLost, LLMConfigError, LLMTransientError, RateLimited
+from hokan.core.errors import BudgetExceeded, ChunkLost, HokanError, LLMConfigError, LLMTransientError, RateLimited
 from hokan.core.extract.llm import is_grounded
 from hokan.core.fields import FieldValue
 from hokan.core.llm import get_client
@@ -216,7 +216,7 @@ class RunContext:
                    ledger=get_ledger(), concurrency=int(settings.HOKAN_ENRICH_CONCURRENCY), **options)
 
 
-class RunStop(Exception):
+class RunStop(HokanError):
     """The run must stop (see the module docstring). kind: "limited" | "fatal" | "provider"."""
 
     def __init__(self, kind: str, message: str, *, cause: BaseException | None = None, company: str = "") -> None:

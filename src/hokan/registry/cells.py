@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from hokan.core import ja
-from hokan.core.errors import InvalidValue
+from hokan.core.errors import HokanError, InvalidValue
 from hokan.core.fields import FieldSpec, clean, clean_or_none, parse_prefecture
 
 INT32_MAX = 2_147_483_647
@@ -51,7 +51,7 @@ Values = dict[str, Any]
 Evidence = dict[str, tuple[str, str]]  # column -> (raw cell text, quote)
 
 
-class CellError(Exception):
+class CellError(HokanError):
     """A cell does not validate: header (the file's column name, for the report) and reason
     (Japanese)."""
 

@@ -6,16 +6,16 @@
     └─ RegistryError(source)
        ├─ RegistryConfigError          no API token: never retried
        ├─ RegistryAuthError(status_code)  401/403: the token is wrong; never retried
-       ├─ RegistryRateLimited(retry_after_s)  429: retry after the wait
-       ├─ RegistryUnavailable(status_code)    5xx, timeout, connection error: retry later
+       ├─ RegistryRateLimited(retry_after_s)  429: retry after the wait (a TransientError)
+       ├─ RegistryUnavailable(status_code)    5xx, timeout, connection error: retry later (a TransientError)
        └─ RegistryRequestError(status_code)   other 4xx: final for this request
 
-Whether to retry depends on the type only.
+Whether to retry depends on the type only. The whole tree of hokan: ``hokan.core.errors``.
 """
 
 from __future__ import annotations
 
-from hokan.core.errors import HokanError
+from hokan.core.errors import HokanError, TransientError
 
 
 class RegistryError(HokanError):
@@ -38,7 +38,7 @@ class RegistryAuthError(RegistryError):
         self.status_code = status_code
 
 
-class RegistryRateLimited(RegistryError):
+class RegistryRateLimited(RegistryError, TransientError):
     """429: retry_after_s is the server's Retry-After in seconds, or None when not given."""
 
     def __init__(self, message: str, *, retry_after_s: float | None, source: str = "gbizinfo_api") -> None:
@@ -46,7 +46,7 @@ class RegistryRateLimited(RegistryError):
         self.retry_after_s = retry_after_s
 
 
-class RegistryUnavailable(RegistryError):
+class RegistryUnavailable(RegistryError, TransientError):
     """5xx, timeout or connection failure; status_code is None for the latter two."""
 
     def __init__(self, message: str, *, status_code: int | None = None, source: str = "gbizinfo_api") -> None:
