@@ -46,8 +46,7 @@ from hokan.core.errors import (
     LLMConfigError,
     LLMError,
     LLMOutputError,
-    LLMTransientError,
-    RateLimited,
+    TransientError,
 )
 from hokan.core.extract.llm import ground_in_cited_pages, values_from_answer
 from hokan.core.fields import FieldValue
@@ -318,7 +317,7 @@ def enrich_one(
         else:
             request = build_request(lead, to_ask, key=key)
             completion = complete_json_budgeted(keeper, request, ledger=ledger, estimate_usd=estimate, key=key)
-    except (BudgetExceeded, LLMConfigError, LLMTransientError, RateLimited):
+    except (BudgetExceeded, LLMConfigError, TransientError):
         raise  # the run stops (hokan.leads.enrich); the lead is worked on again when it resumes
     except AlreadyPaid as exc:
         # Paid (or in flight) under this key already, e.g. a redelivered task: never twice.
