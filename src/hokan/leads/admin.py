@@ -69,7 +69,7 @@ class CsvAnyEncoding(base_formats.CSV):
             try:
                 in_stream, _encoding = decode_csv(in_stream)
             except InputError as exc:
-                raise ValueError(exc.reason) from None
+                raise ValueError(str(exc)) from None  # names the line and byte offset
         return tablib.import_set(in_stream, format="csv", **kwargs)
 
     def export_data(self, dataset: Any, **kwargs: Any) -> bytes:
