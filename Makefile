@@ -22,4 +22,4 @@ demo: install
 	@bash scripts/demo.sh
 
 clean:
-	rm -rf var out .pytest_cache
+	rm -rf var out .pytest_cache .mypy_cache

@@ -59,10 +59,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def shown_prefix(self, key: ApiKey) -> str:
         return f"{KEY_PREFIX}{key.prefix}_…" if key.prefix else "保存時に発行されます"
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["name", "active"]
-        return ["name", "shown_prefix", "active", "created_at", "last_used_at"]
+            return ("name", "active")
+        return ("name", "shown_prefix", "active", "created_at", "last_used_at")
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if not change:

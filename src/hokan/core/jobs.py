@@ -429,7 +429,8 @@ def next_wakeup(job: Job, *, lease_s: float | None = None) -> dt.datetime | None
     end of a pending chunk or lease end of a running one; None when there is none."""
     lease = _lease(lease_s)
     times = [t for t in JobChunk.objects.filter(job_id=job.pk, status=ChunkStatus.PENDING,
-                                                available_at__isnull=False).values_list("available_at", flat=True)]
+                                                available_at__isnull=False).values_list("available_at", flat=True)
+             if t is not None]
     times += [t + lease for t in JobChunk.objects.filter(job_id=job.pk, status=ChunkStatus.RUNNING)
               .values_list("heartbeat_at", flat=True) if t is not None]
     return min(times) if times else None

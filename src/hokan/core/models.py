@@ -18,6 +18,9 @@ class CompanyNameKeyMixin:
     ``core.ja.company_name_key(name)`` (legal form, spaces and width folded) on every save,
     so that lead lists and the registry are matched on the same key."""
 
+    name: str  # fields of the model it is mixed into
+    name_key: str
+
     def save(self, *args, **kwargs) -> None:
         self.name_key = company_name_key(self.name)
         if kwargs.get("update_fields") is not None:

@@ -110,9 +110,9 @@ def _split_city(s: str, prefecture: str) -> tuple[str | None, str]:
     if 0 < shi <= _MAX_CITY_NAME and not in_county_name and before_county and _NAME.fullmatch(s[:shi]):
         name, rest = s[: shi + 1], s[shi + 1 :]
         if name in DESIGNATED_CITIES:
-            ward = _WARD.match(rest.lstrip())
-            if ward is not None:
-                return name + ward.group(1), rest.lstrip()[ward.end() :]
+            ward_match = _WARD.match(rest.lstrip())
+            if ward_match is not None:
+                return name + ward_match.group(1), rest.lstrip()[ward_match.end() :]
         return name, rest
     if county is not None:
         return county.group(0), s[county.end() :]

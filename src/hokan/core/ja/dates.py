@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hokan.core.ja.text import fold
@@ -83,7 +84,7 @@ def _make(year: int, month: str | None, day: str | None) -> JaDate | None:
     return JaDate(year, m, d)
 
 
-def _candidates(s: str):
+def _candidates(s: str) -> Iterator[tuple[int, JaDate | None]]:
     for m in _WAREKI.finditer(s):
         era = m.group(1) or m.group(2)
         if m.group(2) and not _LETTER_ERA_END.match(s, m.end()):

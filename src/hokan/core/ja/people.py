@@ -87,10 +87,10 @@ def split_representative(text: str) -> Representative | None:
         name = _clean_name(first[m.end() :])
         if name is not None:
             return Representative(_title(m.group(0)), name)
-    m = _TITLE_LAST.match(first)
-    if m is not None:
-        name = _clean_name(m.group("name"))
-        return Representative(_title(m.group("title")), name) if name else None
+    last = _TITLE_LAST.match(first)
+    if last is not None:
+        name = _clean_name(last.group("name"))
+        return Representative(_title(last.group("title")), name) if name else None
     if len(parts) > 1:
         return None
     name = _clean_name(first)
