@@ -39,7 +39,7 @@ from hokan.core.errors import InputError
 from hokan.estimate import steps
 from hokan.estimate.answers import clean_answers, missing_for_generate, missing_message
 from hokan.estimate.errors import SessionNotFound
-from hokan.estimate.generate import generate_estimate
+from hokan.estimate.generate import generate_estimate, settle_abandoned
 from hokan.estimate.models import Estimate, EstimateSession
 from hokan.estimate.ratelimit import IPRateThrottle
 
@@ -179,7 +179,7 @@ def get_result(request: HttpRequest, result_id: uuid.UUID) -> Any:
     estimate = Estimate.objects.filter(pk=result_id).first() or Estimate.objects.filter(session_id=result_id).first()
     if estimate is None:
         return Status(404, {"detail": "見積もり結果が見つかりません"})
-    return _estimate_data(estimate)
+    return _estimate_data(settle_abandoned(estimate))  # "processing" never outlives its worker
 
 
 api.add_router("/api/v1/estimate/", router)

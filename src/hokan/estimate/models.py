@@ -53,6 +53,9 @@ class Estimate(models.Model):
     audit_diff: ``[{"field", "before", "after"}]`` changed by the audit (§8.3).
     audit_warnings: the audit's price warnings (operator only, never returned).
     followups: outcome of PDF / Notion / mails, e.g. ``{"pdf": "ok", "customer_mail": "skipped"}``.
+    owner: the process generating it while processing, ``host:pid:start`` (``generate.process_identity``):
+        a row whose owner has died on this host is taken over at once, any other one when it
+        is older than the request deadline plus a margin (``generate.abandoned``).
     """
 
     class Status(models.TextChoices):
@@ -79,6 +82,8 @@ class Estimate(models.Model):
     started_at = models.DateTimeField("生成開始日時", null=True, blank=True,
                                       help_text="最後に生成を開始した日時（失敗した見積もりは再実行されます）")
     completed_at = models.DateTimeField("完了日時", null=True, blank=True)
+    owner = models.CharField("生成中のプロセス", max_length=200, blank=True, default="", db_default="",
+                             help_text="ホスト名:PID:起動時刻。このプロセスが終了していれば、次の要求が生成をやり直します")
 
     class Meta:
         verbose_name = "見積もり"
