@@ -218,7 +218,9 @@ def test_it_queues_the_followups_on_the_celery_broker(answers, settings, redis_u
     import redis
 
     from hokan.celery import app as celery_app
-    from hokan.estimate.tasks import run_followups_task
+    from hokan.core.tasks import run_job_chunk
+    from hokan.estimate.followup_jobs import followups_job_key
+    from hokan.core.models import Job
 
     settings.CELERY_BROKER_URL = redis_url
     previous = celery_app.conf.broker_url
@@ -230,11 +232,14 @@ def test_it_queues_the_followups_on_the_celery_broker(answers, settings, redis_u
         celery_app.conf.broker_url = previous
     queued = redis.Redis.from_url(redis_url).lrange("celery", 0, -1)
     (message,) = [_json.loads(m) for m in queued]
-    assert message["headers"]["task"] == "estimate.run_followups"
-    assert str(estimate.pk) in message["headers"]["argsrepr"]
-    run_followups_task(str(estimate.pk))  # what the worker runs
+    job = Job.objects.get(key=followups_job_key(estimate.pk))  # stored with the estimate: never lost
+    assert message["headers"]["task"] == "core.run_job_chunk"
+    assert str(job.public_id) in message["headers"]["argsrepr"]
+    assert estimate.followups == {}  # nothing ran in the web process
+    run_job_chunk(str(job.public_id))  # what the worker runs
     estimate.refresh_from_db()
-    assert estimate.followups["pdf"] == "ok"
+    job.refresh_from_db()
+    assert estimate.followups["pdf"] == "ok" and job.status == "completed"
 
 
 @pytest.mark.parametrize(("contact", "first_line"), [

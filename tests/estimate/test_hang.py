@@ -42,7 +42,7 @@ from tests.estimate.conftest import ANSWERS, call_of, smart_responder
 from tests.fakes.gemini_server import FakeGeminiServer, GeminiReply
 
 pytestmark = pytest.mark.django_db
-STEPS_1_6 = {k: v for k, v in ANSWERS.items() if k in "123456"}
+STEPS_1_6 = {k: v for k, v in ANSWERS.items() if k in {"1", "2", "3", "4", "5", "6"}}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``hokan estimate``: the price engine from the command line, and the TTL cleanup."""
+"""``hokan estimate``: the price engine from the command line, the TTL cleanup and the pending follow-ups."""
 
 from __future__ import annotations
 
@@ -53,3 +53,14 @@ def cleanup() -> None:
 
     sessions, estimates = delete_expired()
     typer.echo(f"削除しました: セッション {sessions} 件、見積もり {estimates} 件")
+
+
+@app.command("followups", help="未処理の後続処理（お見積書PDF・メール・Notion）を今すぐ実行します（ブローカーなしの運用で cron から、再起動の後など）。")
+def followups() -> None:
+    import hokan.estimate.followup_jobs  # noqa: F401  (registers the chunk handler)
+    from hokan.estimate.drainer import drain
+    from hokan.estimate.followup_jobs import pending_followups
+
+    ran = drain(idle_exit_s=0)
+    left = pending_followups().count()
+    typer.echo(f"後続処理を実行しました: {ran} 件（未完了 {left} 件: 他のプロセスが実行中か、再試行の待ち）")
