@@ -257,7 +257,8 @@ ESTIMATE_AUDIT_GUARD_S = envfloat("ESTIMATE_AUDIT_GUARD_S", "80")  # §8.2: skip
 ESTIMATE_GENERATE_WAIT_S = envfloat("ESTIMATE_GENERATE_WAIT_S", "110")  # a racing POST generate waits this long
 ESTIMATE_LLM_RETRY_WAIT_MAX_S = envfloat("ESTIMATE_LLM_RETRY_WAIT_MAX_S", "5")  # longest Retry-After slept
 ESTIMATE_SESSION_CACHE_S = envint("ESTIMATE_SESSION_CACHE_S", "300")  # GET session/{id}: 5 minutes
-ESTIMATE_FOLLOWUPS = envstr("ESTIMATE_FOLLOWUPS", "thread")  # without a broker: "thread" | "sync" | "off"
+# without a broker: "process" (a drainer process, estimate/drainer.py) | "thread" | "sync" | "off"
+ESTIMATE_FOLLOWUPS = envstr("ESTIMATE_FOLLOWUPS", "process")
 ESTIMATE_ISSUER_NAME = envstr("ESTIMATE_ISSUER_NAME", "CloudNature")
 ESTIMATE_ISSUER_ADDRESS = envstr("ESTIMATE_ISSUER_ADDRESS", "")
 ESTIMATE_ISSUER_CONTACT = envstr("ESTIMATE_ISSUER_CONTACT", "")
