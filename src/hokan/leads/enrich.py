@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -710,7 +710,6 @@ def enrich_leads(
         if job.status == Job.Status.INTERRUPTED and run.status == EnrichmentRun.Status.RUNNING:
             jobs.resume_job(job)  # an interrupted run continued in process (a task without a broker)
         jobs.run_job(job, lambda job, chunk: enrich_chunk(ctx, job, chunk))
-        close_old_connections()
         finish_if_done(run.pk, notify=notify, success_notice=success_notice)
         report = report_of(run, provider=client.provider, ledger=ledger, day=day)
         report.joined = run.pk != own_run.pk
