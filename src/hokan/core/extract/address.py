@@ -162,8 +162,7 @@ def _address_parts(text: str):
 def _pick_address(lines: list[str]) -> _AddressPick | None:
     """The head-office address among the lines of one address cell, or None (see module doc)."""
     segments = [s for s in _segments(lines)]
-    with_address = [(s, segment_address(s)) for s in segments]
-    with_address = [(s, a) for s, a in with_address if a and _address_parts(a)]
+    with_address = [(s, a) for s in segments if (a := segment_address(s)) and _address_parts(a)]
     if not with_address:
         return None
     head = [(s, a) for s, a in with_address if s.sublabel and is_head_office(s.sublabel)]

@@ -103,7 +103,7 @@ def read_business(page: Page) -> None:
         page.keep("business_description", Found(value, raw, page.pair_quote(pair, raw), pair_confidence(pair),
                                                 pair.source))  # fmt: skip
         return
-    for value in page.structured_values("description"):
-        if not is_vague(value.value):
-            page.keep("business_description", Found(value.value[:1000], value.value, value.quote, 0.7, value.syntax))
+    for item in page.structured_values("description"):
+        if not is_vague(item.value):
+            page.keep("business_description", Found(item.value[:1000], item.value, item.quote, 0.7, item.syntax))
             return

@@ -43,10 +43,10 @@ def best_per_field(
         lead_field = group[0]
         chosen: Mapping[str, FieldValue] | None = None
         for values in candidates:
-            value = values.get(lead_field)
-            if value is None:
+            first = values.get(lead_field)
+            if first is None:
                 continue
-            if chosen is None or value.confidence > chosen[lead_field].confidence:
+            if chosen is None or first.confidence > chosen[lead_field].confidence:
                 chosen = values
         if chosen is not None:
             best.update({name: chosen[name] for name in group if name in chosen})

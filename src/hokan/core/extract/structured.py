@@ -77,8 +77,8 @@ def _address(value: Any) -> str | None:
         return value.strip() or None
     if not isinstance(value, dict):
         return None
-    parts = [value.get(k) for k in ("postalCode", "addressRegion", "addressLocality", "streetAddress")]
-    parts = [p.strip() for p in parts if isinstance(p, str) and p.strip()]
+    found = [value.get(k) for k in ("postalCode", "addressRegion", "addressLocality", "streetAddress")]
+    parts = [p.strip() for p in found if isinstance(p, str) and p.strip()]
     if not any(isinstance(value.get(k), str) for k in ("addressRegion", "addressLocality", "streetAddress")):
         return None
     postal = value.get("postalCode")
