@@ -122,6 +122,21 @@ def test_a_429_is_retried_by_the_call_itself_and_the_lead_is_paid_once(llm_setti
 
 
 @pytest.mark.django_db
+def test_without_a_broker_a_refresh_in_the_web_request_does_not_retry_or_wait(llm_settings, fake_openai_server):
+    """A refresh runs inside the request that asked for it when there is no broker: a 429 ends
+    the run at once (the worker must not sleep 10 minutes), the lead is left as it was."""
+    lead = Lead.objects.create(name="株式会社テスト", needs_ai_update=False)
+    fake_openai_server.enqueue(Reply.rate_limited(), answer())
+    run = EnrichmentRun.objects.create(lead=lead, trigger="api", status=EnrichmentRun.Status.QUEUED)
+    refresh_lead.delay(run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed" and "中断" in run.message and "再試行の予定はありません" in run.message
+    assert len(fake_openai_server.requests) == 1
+    lead.refresh_from_db()
+    assert lead.employee_count is None and lead.ai_last_enriched_at is None
+
+
+@pytest.mark.django_db
 def test_a_bad_key_stops_the_run_at_once_with_a_clear_message(llm_settings, fake_openai_server, webhook_receiver):
     llm_settings.PERPLEXITY_API_KEY = "wrong-key"
     for i in range(3):

@@ -28,7 +28,9 @@ limiter. Only a provider still failing after that — down — stops the run; it
 by ``resume_run`` after ``retry_countdown_s`` (the longer of HOKAN_LLM_RATE_LIMIT_WAIT_S and
 Retry-After for a 429), at most ``MAX_RETRIES`` times. Without a broker (eager mode, no
 Redis) the task runs the whole run in the calling process and is not retried: the run ends
-FAILED with the reason. A 401 (bad key) stops the run at once; it is never retried.
+FAILED with the reason; a refresh then runs inside the web request that asked for it, so its
+call neither retries nor waits long for the limiter (``REQUEST_PATH_LIMITER_WAIT_S``). A 401
+(bad key) stops the run at once; it is never retried.
 
 Notifications (§11, hokan.leads.notices; they never raise): success with the records done,
 the calls and the estimated cost left this month (nightly run only); the limit warning with
@@ -100,14 +102,30 @@ def _summary(run: EnrichmentRun, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _execute(run: EnrichmentRun, *, success_notice: bool) -> dict[str, Any]:
-    """Start ``run`` on the workers (broker) or run it here (no broker); see the module docstring."""
+# Without a broker a refresh runs inside the web request that asked for it: its LLM call gets
+# no retries and waits at most this long for the shared limiter, so the request cannot outlive
+# the web worker's timeout (a run that cannot call now ends FAILED, the refresh can be asked again).
+REQUEST_PATH_LIMITER_WAIT_S = 20.0
+
+
+def _execute(run: EnrichmentRun, *, success_notice: bool, request_path: bool = False) -> dict[str, Any]:
+    """Start ``run`` on the workers (broker) or run it here (no broker); see the module docstring.
+
+    request_path: the task was called from a web request (a refresh); without a broker it then
+    runs with a client that neither retries nor waits long (``REQUEST_PATH_LIMITER_WAIT_S``).
+    """
     if run.status in FINISHED:
         logger.info("run %s already finished (%s): not run again", run.public_id, run.status)
         return {"run_id": str(run.public_id), "status": run.status, "skipped": True}
     try:
         if not _has_broker():
-            enrich_leads(run=run, trigger=run.trigger, notify=True, success_notice=success_notice)
+            client = None
+            if request_path:
+                from hokan.core.llm import get_client
+                from hokan.core.llm.limited import limited_client
+
+                client = limited_client(get_client(max_retries=0), max_wait_s=REQUEST_PATH_LIMITER_WAIT_S)
+            enrich_leads(run=run, trigger=run.trigger, notify=True, success_notice=success_notice, client=client)
             return _summary(run)
         from hokan.core.tasks import dispatch_job
         from hokan.leads import notices
@@ -162,7 +180,7 @@ def refresh_lead(self: Any, run_id: int) -> dict[str, Any] | None:
     if run is None:
         logger.info("refresh_lead: run %s no longer exists", run_id)
         return None
-    return _execute(run, success_notice=False)
+    return _execute(run, success_notice=False, request_path=True)
 
 
 @shared_task(name="leads.tasks.resume_run", acks_late=True, reject_on_worker_lost=True)
