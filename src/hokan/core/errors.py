@@ -62,6 +62,7 @@ estimate::
     ├── SessionNotFound(session_id)                                    estimate.errors
     ├── LLMAttemptsExhausted(call, problems, deadline_exceeded)        estimate.adapters
     ├── PdfError                                                       estimate.pdf
+    ├── FollowupsIncomplete                                            estimate.followup_jobs
     ├── MailError(status_code)                                         estimate.mail
     │   ├── MailNotConfigured                                          estimate.mail
     │   └── MailUnavailable(retry_after_s)  [also TransientError]      estimate.mail
@@ -223,9 +224,9 @@ class BudgetExceeded(HokanError):
         self.scope = scope
         self.limit = limit
         self.spent = spent
-
-
         self.ledger_scope = ledger_scope
+
+
 class AlreadyPaid(HokanError):
     """The paid work ``key`` has a reservation this process did not make: it must not be paid again.
 
