@@ -11,6 +11,8 @@ import sys
 
 import typer
 
+from hokan.core.errors import HokanError
+
 
 def setup_django() -> None:
     """Configure Django and apply migrations, so that every command works on a fresh data dir."""
@@ -104,7 +106,14 @@ def main() -> None:
     global _help_only
     _help_only = any(arg in ("--help", "-h") for arg in sys.argv[1:])
     _register_groups()
-    app(prog_name="hokan")
+    try:
+        app(prog_name="hokan", standalone_mode=True)
+    except HokanError as exc:  # a configuration or input error: a message, never a traceback
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]エラー:[/] {escape(str(exc))}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

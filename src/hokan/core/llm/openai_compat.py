@@ -114,6 +114,9 @@ log = logging.getLogger(__name__)
 
 API_STYLES = ("chat_completions", "responses")
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+# The environment variable holding each provider's key (named in configuration errors).
+KEY_SETTING_NAMES = {"perplexity": "PERPLEXITY_API_KEY", "openai": "OPENAI_API_KEY",
+                     "azure": "AZURE_OPENAI_API_KEY", "openai_compatible": "OPENAI_API_KEY"}
 
 # Per provider: default base URL, default model, response_format mode, name of the
 # output-length parameter. Perplexity and local servers take ``max_tokens``; OpenAI's newer
@@ -221,15 +224,21 @@ class OpenAICompatClient:
         mode = response_format or str(defaults["response_format"])
         if mode not in RESPONSE_FORMATS:
             raise LLMConfigError(f"未対応のresponse_formatです: {mode!r}", provider=provider)
+        if not api_key and provider == "openai_compatible":
+            api_key = "not-needed"  # Ollama / vLLM take no key; the SDK insists on one
         if not api_key:
-            raise LLMConfigError(f"{provider} のAPIキーが設定されていません", provider=provider)
+            setting = KEY_SETTING_NAMES.get(provider, "APIキー")
+            raise LLMConfigError(f"{provider} のAPIキーが設定されていません({setting} を設定してください)",
+                                 provider=provider)
         if max_retries < 0:
             raise LLMConfigError("max_retries は0以上で指定してください", provider=provider)
 
         self.provider = provider
         self.model = model or str(defaults["model"] or "")
         if not self.model:
-            raise LLMConfigError(f"{provider} のモデル(Azureではデプロイ名)が設定されていません", provider=provider)
+            raise LLMConfigError(
+                f"{provider} のモデル(Azureではデプロイ名)が設定されていません"
+                f"(HOKAN_LLM_MODEL、見積もりでは OPENAI_MODEL を設定してください)", provider=provider)
         self.api_style = api_style
         self.max_retries = max_retries
         self.rate_limit_wait_s = rate_limit_wait_s
