@@ -48,7 +48,7 @@ def main() -> None:
     with FakeGeminiServer(api_key="gemini-test-key", responder=lambda body: GeminiReply.hang()) as gemini:
         env = server_env(folder, LLM_PROVIDER="gemini", GEMINI_API_KEY="gemini-test-key",
                          GEMINI_BASE_URL=gemini.base_url, ESTIMATE_FOLLOWUPS="off")
-        with hokan_serve(env, folder / "serve.log") as url, httpx.Client(timeout=30) as client:
+        with hokan_serve(env, folder / "serve.log") as (url, _pid), httpx.Client(timeout=30) as client:
             session_id = new_session(client, url)
             steps_1_6 = {k: v for k, v in ANSWERS.items() if k in {"1", "2", "3", "4", "5", "6"}}
             step7 = curl(f"{url}/api/v1/estimate/step",

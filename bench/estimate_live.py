@@ -4,8 +4,13 @@ database, and the customer's calls through it.
 - ``server_env(folder, **overrides)``: the environment of a server whose only remote parties
   are local fakes (every online setting cleared, the SSRF guard allowing 127.0.0.1).
 - ``hokan_serve(env, log_path, workers=2)``: migrate, then ``hokan serve --workers N`` on a free
-  port; yields the base URL; stops the process group (SIGTERM) afterwards.
+  port; yields ``(base URL, gunicorn master PID)``; stops the process group (SIGTERM) afterwards.
+- ``children(pid)`` / ``cpu_seconds(pids)``: a process's children and the CPU time (user +
+  system) of processes, from /proc.
 - ``celery_worker(env, log_path)``: ``hokan worker`` on the queue ``celery``, stopped the same way.
+- ``fakes_process()``: fake Gemini (answers each call correctly, at once) in a process of its
+  own, Resend and Notion in another (``python bench/estimate_live.py fakes ...``), so that the
+  load client and the fakes do not share a GIL; yields their settings for ``server_env``.
 - ``new_session(client, url)`` / ``ANSWERS``: one customer's questionnaire.
 
 All traffic goes to 127.0.0.1 (the fakes of tests/fakes run in this process).
@@ -14,6 +19,7 @@ All traffic goes to 127.0.0.1 (the fakes of tests/fakes run in this process).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -73,7 +79,7 @@ def _stop(process: subprocess.Popen, timeout_s: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def hokan_serve(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterator[str]:
+def hokan_serve(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterator[tuple[str, int]]:
     """``hokan serve --workers N`` (gunicorn, its default --timeout 120) on a free port."""
     subprocess.run([sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env,
                    check=True, capture_output=True, timeout=600)
@@ -91,9 +97,36 @@ def hokan_serve(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Ite
             if server.poll() is not None or time.monotonic() > end:
                 raise RuntimeError(f"hokan serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.2)
-        yield url
+        yield url, server.pid  # hokan serve exec()s gunicorn: the same PID
     finally:
         _stop(server)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()  # field 3 (state) onwards
+
+
+def children(pid: int) -> list[int]:
+    """PIDs of the live direct children of ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (gone ones count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        if fields := _stat(pid):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 @contextlib.contextmanager
@@ -104,7 +137,7 @@ def celery_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 1) 
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         end = time.monotonic() + 120
-        while b"ready." not in log_path.read_bytes():
+        while b"[tasks]" not in log_path.read_bytes():  # the banner (hokan's logging hides "ready.")
             if worker.poll() is not None or time.monotonic() > end:
                 raise RuntimeError(f"hokan worker did not start: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.2)
@@ -117,3 +150,57 @@ def new_session(client: httpx.Client, url: str) -> str:
     response = client.post(f"{url}/api/v1/estimate/session")
     response.raise_for_status()
     return str(response.json()["session_id"])
+
+
+@contextlib.contextmanager
+def _fake_child(which: str, nice: int) -> Iterator[dict[str, str]]:
+    child = subprocess.Popen([sys.executable, __file__, "fakes", which, str(nice)], cwd=REPO, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {which} fakes did not start")
+        yield json.loads(line)
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()  # the child ends when its stdin closes
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _stop(child)
+
+
+@contextlib.contextmanager
+def fakes_process() -> Iterator[dict[str, str]]:
+    """The fakes in two child processes — Gemini (on the path of every request), and Resend +
+    Notion at nice 10 (in production their CPU is not ours: parsing the mails' PDF attachments
+    must not compete with the web workers); yields the server settings pointing at them."""
+    with _fake_child("gemini", 0) as gemini, _fake_child("followups", 10) as followups:
+        yield {**gemini, **followups}
+
+
+def _serve_fakes(which: str, nice: int) -> None:
+    from tests.estimate.conftest import smart_responder
+    from tests.fakes.gemini_server import FakeGeminiServer
+    from tests.fakes.notion_server import FakeNotionServer
+    from tests.fakes.resend_server import FakeResendServer
+
+    if nice:
+        os.nice(nice)
+    with contextlib.ExitStack() as stack:
+        if which == "gemini":
+            gemini = stack.enter_context(FakeGeminiServer(api_key="gemini-test-key", responder=smart_responder))
+            found = {"LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "gemini-test-key", "GEMINI_BASE_URL": gemini.base_url}
+        else:
+            resend = stack.enter_context(FakeResendServer(api_key="re_test"))
+            notion = stack.enter_context(FakeNotionServer(api_key="secret_test"))
+            found = {"RESEND_API_KEY": "re_test", "RESEND_API_BASE_URL": resend.base_url,
+                     "NOTIFY_EMAIL": "ops@cloudnature.example", "NOTION_API_KEY": "secret_test",
+                     "NOTION_DATABASE_ID": "db-bench", "NOTION_API_BASE_URL": notion.base_url}
+        print(json.dumps(found), flush=True)
+        sys.stdin.read()  # until the parent closes it
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["fakes"]:
+    _serve_fakes(sys.argv[2], int(sys.argv[3]))

@@ -64,15 +64,16 @@ def _server_env(database_url: str, gemini: FakeGeminiServer, tmp_path: Path) -> 
 
 
 @contextlib.contextmanager
-def live_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """gunicorn on a free 127.0.0.1 port after ``migrate``; its log in ``log_path``; stopped by
-    its process group."""
+def live_server(env: dict[str, str], log_path: Path, *, threads: int = 4, extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """gunicorn (2 workers × ``threads``; 1 = the sync workers of ``hokan serve``) on a free
+    127.0.0.1 port after ``migrate``, with ``extra`` arguments; its log in ``log_path``;
+    stopped by its process group."""
     subprocess.run([sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env,
                    check=True, capture_output=True, timeout=300)
     port = free_port()
     with log_path.open("wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "hokan.wsgi:application", "--bind",
-                                   f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "120"],
+                                   f"127.0.0.1:{port}", "--workers", "2", "--threads", str(threads), "--timeout", "120", *extra],
                                   cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
