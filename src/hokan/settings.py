@@ -205,10 +205,6 @@ POWERPLEXY_MONTHLY_COST_LIMIT_USD = envdecimal("POWERPLEXY_MONTHLY_COST_LIMIT_US
 POWERPLEXY_MONTHLY_CALL_LIMIT = envint("POWERPLEXY_MONTHLY_CALL_LIMIT", "3000")
 POWERPLEXY_DAILY_RECORD_LIMIT = envint("POWERPLEXY_DAILY_RECORD_LIMIT", "0")  # 0 = monthly calls ÷ days
 POWERPLEXY_COST_PER_CALL_USD = envdecimal("POWERPLEXY_COST_PER_CALL_USD", "0.05")
-
-# --- estimate (design document 004 §10) ------------------------------------------------------
-# Names and defaults as in the document's table. Two of its variables are the project's own and
-# are defined above: OPENAI_API_KEY (shared with core.llm) and DATABASE_URL (the project database;
 # The other scopes: HOKAN_<SCOPE>_MONTHLY_COST_LIMIT_USD / _MONTHLY_CALL_LIMIT / _COST_PER_CALL_USD.
 HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_ESTIMATE_MONTHLY_COST_LIMIT_USD", "50")
 HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT = envint("HOKAN_ESTIMATE_MONTHLY_CALL_LIMIT", "5000")
@@ -222,6 +218,10 @@ HOKAN_MUNICIPAL_COST_PER_CALL_USD = envdecimal("HOKAN_MUNICIPAL_COST_PER_CALL_US
 HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_KNOWLEDGE_MONTHLY_COST_LIMIT_USD", "50")
 HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT = envint("HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT", "5000")
 HOKAN_KNOWLEDGE_COST_PER_CALL_USD = envdecimal("HOKAN_KNOWLEDGE_COST_PER_CALL_USD", "0.05")
+
+# --- estimate (design document 004 §10) ------------------------------------------------------
+# Names and defaults as in the document's table. Two of its variables are the project's own and
+# are defined above: OPENAI_API_KEY (shared with core.llm) and DATABASE_URL (the project database;
 # its default is SQLite in HOKAN_DATA_DIR rather than the document's ./estimate.db).
 LLM_PROVIDER = envstr("LLM_PROVIDER", "gemini")  # "gemini" | "openai" | "fallback"
 GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")
