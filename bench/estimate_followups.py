@@ -13,7 +13,9 @@ another's burst). Modes:
 - ``off``        no follow-ups: the baseline
 - ``sync``       in the request, before the response
 - ``thread``     a thread of the web worker (the former default)
-- ``process``    the drainer process (the default without a broker)
+- ``process``    the drainer process (the default without a broker): it defers the follow-ups
+                 while estimates keep completing, up to ESTIMATE_FOLLOWUPS_MAX_DELAY_S (60 s)
+- ``process-now`` the drainer without deferring (ESTIMATE_FOLLOWUPS_MAX_DELAY_S=0)
 - ``queued``     as ``process``, but the drainer is held off (this script holds its lock) until
                  the burst ends: what storing the jobs alone costs, and how fast a backlog drains
 - ``redis-off``  REDIS_URL set (ledger, limiter and cache in Redis), no follow-ups: the baseline
@@ -54,6 +56,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import no_network  # noqa: E402
 from estimate_live import (  # noqa: E402
     ANSWERS,
     celery_worker,
@@ -65,8 +68,9 @@ from estimate_live import (  # noqa: E402
     server_env,
 )
 
-MODES = ("off", "sync", "thread", "process", "queued", "redis-off", "celery")
-FOLLOWUPS_SETTING = {"off": "off", "redis-off": "off", "queued": "process", "celery": "process"}
+MODES = ("off", "sync", "thread", "process", "process-now", "queued", "redis-off", "celery")
+FOLLOWUPS_SETTING = {"off": "off", "redis-off": "off", "queued": "process", "celery": "process",
+                     "process-now": "process"}
 
 
 @contextlib.contextmanager
@@ -122,9 +126,16 @@ class Server:
 
     def followups_done(self) -> int:
         """Estimates whose operator mail went out (the last part of the follow-ups)."""
-        with contextlib.closing(sqlite3.connect(self.folder / "estimate.sqlite3", timeout=30)) as db:
+        url = self.env["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)) as db:
+                return int(db.execute("SELECT COUNT(*) FROM estimate_estimate "
+                                      "WHERE json_extract(followups, '$.operator_mail') = 'ok'").fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(url) as db:
             return int(db.execute("SELECT COUNT(*) FROM estimate_estimate "
-                                  "WHERE json_extract(followups, '$.operator_mail') = 'ok'").fetchone()[0])
+                                  "WHERE followups ->> 'operator_mail' = 'ok'").fetchone()[0])
 
     def wait_for_followups(self, timeout_s: float) -> bool:
         if FOLLOWUPS_SETTING.get(self.mode, self.mode) == "off":
@@ -204,10 +215,20 @@ def burst(server: Server, args: argparse.Namespace) -> dict:
 
 
 @contextlib.contextmanager
-def start_server(mode: str, fakes: dict[str, str], stack: contextlib.ExitStack) -> Iterator[Server]:
+def start_server(mode: str, fakes: dict[str, str], stack: contextlib.ExitStack,
+                 postgres: str | None = None) -> Iterator[Server]:
     folder = Path(tempfile.mkdtemp(prefix=f"hokan-followups-{mode}-"))
     overrides = {**fakes, "ESTIMATE_FOLLOWUPS": FOLLOWUPS_SETTING.get(mode, mode),
                  "ESTIMATE_RATE_LIMIT_PER_MINUTE": "0", "HOKAN_LLM_RATE_LIMIT_PER_MIN": "0"}
+    if postgres is not None:  # a database of its own on the one PostgreSQL server
+        import psycopg
+
+        name = "bench_" + mode.replace("-", "_")
+        with psycopg.connect(postgres, autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")
+        overrides["DATABASE_URL"] = postgres.rsplit("/", 1)[0] + "/" + name
+    if mode == "process-now":
+        overrides["ESTIMATE_FOLLOWUPS_MAX_DELAY_S"] = "0"
     if mode in ("redis-off", "celery"):
         overrides["REDIS_URL"] = stack.enter_context(redis_server())
     env = server_env(folder, **overrides)
@@ -224,6 +245,7 @@ def start_server(mode: str, fakes: dict[str, str], stack: contextlib.ExitStack) 
 
 
 def main() -> None:
+    no_network()  # this process talks to 127.0.0.1 only (the servers' settings point there too)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--requests", type=int, default=80, help="generate requests per burst")
@@ -231,6 +253,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--drain-timeout", type=float, default=600)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the servers' database: an SQLite file each (hokan's default), or one database "
+                             "each on a throw-away PostgreSQL server (tests/servers.py, fsync off)")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(modes) - set(MODES):
@@ -240,10 +265,16 @@ def main() -> None:
     if "celery" in modes and "redis-off" not in modes:
         modes.insert(modes.index("celery"), "redis-off")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; bursts of {args.requests} generate requests "
-          f"at concurrency {args.concurrency}, hokan serve --workers 2 per mode, {args.cycles} cycles", flush=True)
+          f"at concurrency {args.concurrency}, hokan serve --workers 2 per mode, {args.cycles} cycles, "
+          f"{args.database}", flush=True)
     folders = []
     with fakes_process() as fakes, contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(start_server(mode, fakes, stack)) for mode in modes]
+        postgres = None
+        if args.database == "postgresql":
+            from tests.servers import postgres_server
+
+            postgres = stack.enter_context(postgres_server())
+        servers = [stack.enter_context(start_server(mode, fakes, stack, postgres)) for mode in modes]
         folders = [s.folder for s in servers]
         for server in servers:  # warm-up: imports, fonts, connections
             load(server.url, server.sessions(args.warmup), args.concurrency)

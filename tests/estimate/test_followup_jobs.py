@@ -110,6 +110,27 @@ def test_the_drainer_takes_over_the_job_of_a_killed_drainer(answers, settings, r
     assert recipients(resend) == ["ops@cloudnature.example", "tanaka@example.co.jp"]
 
 
+def test_the_drainer_leaves_recent_followups_while_the_web_is_busy(answers, settings, resend):
+    estimates = [completed(answers, settings, "process") for _ in range(2)]
+    old = Job.objects.get(key=followups_job_key(estimates[0].pk))
+    Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(seconds=61))
+    busy = drainer.drain(idle_exit_s=0, max_delay_s=60, busy=lambda: True)
+    assert busy == 1  # only the one waiting for more than 60 s
+    old.refresh_from_db()
+    assert old.status == "completed" and pending_followups().count() == 1
+    assert drainer.drain(idle_exit_s=0, max_delay_s=60, busy=lambda: False) == 1  # quiet: the rest
+    assert pending_followups().count() == 0
+
+
+def test_an_estimate_completed_on_this_host_marks_the_web_busy(tmp_path, settings):
+    settings.HOKAN_DATA_DIR = tmp_path
+    path = drainer.lock_path()
+    assert not drainer.web_busy(path)
+    drainer.touch(path)
+    assert drainer.web_busy(path)
+    assert not drainer.web_busy(path, now=time.time() + drainer.QUIET_S + 1)
+
+
 def test_one_drainer_per_lock_file(tmp_path, settings):
     settings.HOKAN_DATA_DIR = tmp_path
     path = drainer.lock_path()

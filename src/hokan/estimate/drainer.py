@@ -1,12 +1,16 @@
 """The follow-up drainer: runs the estimate's pending follow-up jobs in a process of its own
 (``ESTIMATE_FOLLOWUPS=process``, the default without a broker).
 
-Why a process: PDF rendering, mail and Notion take many times the CPU of the request that
-completes an estimate; run in a thread of the web worker they shared its GIL and made
-``generate`` about 12 times slower under load (issue 9 §4, docs/perf/estimate_followups.md).
-The drainer runs beside the web workers at a lower CPU priority (nice +``NICE``), so under load
-the web requests come first and the follow-ups catch up as soon as there is room; nothing
-is lost meanwhile — the work is stored as ``core.jobs`` jobs (``tasks.schedule_followups``).
+Why a process: PDF rendering, mail and Notion take more CPU than the request that completes
+an estimate; run in a thread of the web worker they shared its CPU time and GIL and made
+``generate`` several times slower under load (issue 9 §4, docs/perf/estimate_followups.md).
+The drainer runs beside the web workers at a lower CPU priority (nice +``NICE``) and, while
+estimates keep completing on this host (the web workers touch the lock file after each one;
+touched less than ``QUIET_S`` ago = busy), it leaves the follow-ups of the last
+``ESTIMATE_FOLLOWUPS_MAX_DELAY_S`` (60 s) for later: a burst of requests gets the CPU, its mails
+go out as soon as it is over, and under sustained load every mail still leaves at most that
+late. Nothing is lost meanwhile — the work is stored as ``core.jobs`` jobs
+(``tasks.schedule_followups``).
 
 Lifecycle, with no process manager to configure:
 
@@ -37,12 +41,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "estimate-followups.lock"
+QUIET_S = 2.0  # no estimate completed on this host for this long: the web is quiet
 IDLE_EXIT_S = 30.0  # the drainer ends after this long with no unfinished follow-up job
 POLL_S = 0.5
 NICE = 10  # CPU priority below the web workers'
@@ -93,12 +99,32 @@ def running_pid(path: Path | None = None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def touch(path: Path) -> None:
+    """Mark that an estimate has just completed on this host (the lock file's mtime)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def web_busy(path: Path, *, now: float | None = None) -> bool:
+    """Whether an estimate completed on this host less than QUIET_S ago (``touch``)."""
+    try:
+        touched = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return (time.time() if now is None else now) - touched < QUIET_S
+
+
 def ensure_running() -> bool:
-    """Start a drainer unless one runs (or this process started one less than SPAWN_EVERY_S
-    ago). Returns True when one was started. Never raises (a failure is logged: the jobs wait
-    for the next estimate, ``hokan estimate followups`` or a broker)."""
+    """Note the completed estimate (``touch``) and start a drainer unless one runs (or this
+    process started one less than SPAWN_EVERY_S ago). Returns True when one was started.
+    Never raises (a failure is logged: the jobs wait for the next estimate, ``hokan estimate
+    followups`` or a broker)."""
     global _last_spawn, _spawned
     try:
+        touch(lock_path())
         with _spawn_lock:
             if _spawned is not None and _spawned.poll() is not None:
                 _spawned = None  # reaped
@@ -118,13 +144,19 @@ def ensure_running() -> bool:
         return False
 
 
-def run_claimable(worker: str | None = None) -> int:
+def run_claimable(worker: str | None = None, *, older_than_s: float = 0.0) -> int:
     """Claim and run one chunk of the oldest unfinished follow-up job that has one claimable
-    now. Returns 1 when a chunk ran, else 0."""
+    now (and, with ``older_than_s``, was created at least that many seconds ago). Returns 1
+    when a chunk ran, else 0."""
+    from django.utils import timezone
+
     from hokan.core import jobs
     from hokan.estimate.followup_jobs import pending_followups
 
-    for job in pending_followups()[:100]:
+    pending = pending_followups()
+    if older_than_s > 0:
+        pending = pending.filter(created_at__lte=timezone.now() - timedelta(seconds=older_than_s))
+    for job in pending[:100]:
         chunk = jobs.claim_next_chunk(job, worker=worker)
         if chunk is not None:
             jobs.run_chunk(job, chunk)
@@ -133,9 +165,11 @@ def run_claimable(worker: str | None = None) -> int:
 
 
 def drain(*, idle_exit_s: float = IDLE_EXIT_S, poll_s: float = POLL_S, worker: str | None = None,
+          max_delay_s: float = 0.0, busy: Callable[[], bool] = lambda: False,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
     """Run follow-up chunks until no follow-up job has been unfinished for ``idle_exit_s``
-    (0: return as soon as nothing is claimable). Returns the number of chunks run."""
+    (0: return as soon as nothing is claimable). While ``busy()`` (the web is busy), only jobs
+    older than ``max_delay_s`` are run (0 = no deferral). Returns the number of chunks run."""
     from django.db import DatabaseError, close_old_connections
 
     from hokan.estimate.followup_jobs import pending_followups
@@ -144,7 +178,7 @@ def drain(*, idle_exit_s: float = IDLE_EXIT_S, poll_s: float = POLL_S, worker: s
     idle_since = clock()
     while True:
         try:
-            if run_claimable(worker):
+            if run_claimable(worker, older_than_s=max_delay_s if max_delay_s > 0 and busy() else 0.0):
                 ran += 1
                 idle_since = clock()
                 continue
@@ -191,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         _write_pid(held)
     import hokan.estimate.followup_jobs  # noqa: F401  (registers the chunk handler)
 
-    ran = drain(idle_exit_s=args.idle_exit)
+    from django.conf import settings
+
+    lock = args.lock or lock_path()
+    ran = drain(idle_exit_s=args.idle_exit, max_delay_s=float(settings.ESTIMATE_FOLLOWUPS_MAX_DELAY_S or 0),
+                busy=lambda: web_busy(lock))
     log.info("estimate follow-ups: drainer pid %d ran %d chunk(s), exiting", os.getpid(), ran)
     held.close()
     return 0
