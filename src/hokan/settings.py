@@ -259,6 +259,8 @@ ESTIMATE_LLM_RETRY_WAIT_MAX_S = envfloat("ESTIMATE_LLM_RETRY_WAIT_MAX_S", "5")  
 ESTIMATE_SESSION_CACHE_S = envint("ESTIMATE_SESSION_CACHE_S", "300")  # GET session/{id}: 5 minutes
 # without a broker: "process" (a drainer process, estimate/drainer.py) | "thread" | "sync" | "off"
 ESTIMATE_FOLLOWUPS = envstr("ESTIMATE_FOLLOWUPS", "process")
+# the drainer leaves the follow-ups of the last this-many seconds while estimates keep completing
+ESTIMATE_FOLLOWUPS_MAX_DELAY_S = envfloat("ESTIMATE_FOLLOWUPS_MAX_DELAY_S", "60")
 ESTIMATE_ISSUER_NAME = envstr("ESTIMATE_ISSUER_NAME", "CloudNature")
 ESTIMATE_ISSUER_ADDRESS = envstr("ESTIMATE_ISSUER_ADDRESS", "")
 ESTIMATE_ISSUER_CONTACT = envstr("ESTIMATE_ISSUER_CONTACT", "")
