@@ -79,7 +79,10 @@ def test_it_numbers_every_page_and_repeats_the_quotation_number_after_page_1(ans
     estimate = completed({**answers, "8": many}, settings)
     pages = [page.extract_text().replace(" ", "") for page in PdfReader(io.BytesIO(quotation_pdf(estimate))).pages]
     assert len(pages) >= 2
-    number = quotation_number(estimate.pk, estimate.completed_at.date())
+    from django.utils import timezone
+
+    # The issue date is the Tokyo date of completion (UTC's is the day before until 09:00 JST).
+    number = quotation_number(estimate.pk, timezone.localdate(estimate.completed_at))
     for i, text in enumerate(pages, start=1):
         assert f"{i}/{len(pages)}" in text, (i, text[-200:])
         assert f"見積番号:{number}" in text
