@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import no_network  # noqa: E402
 from estimate_live import ANSWERS, hokan_serve, new_session, server_env  # noqa: E402
 
 from tests.fakes.gemini_server import FakeGeminiServer, GeminiReply  # noqa: E402
@@ -42,6 +43,7 @@ def curl(url: str, payload: dict) -> dict:
 
 
 def main() -> None:
+    no_network()  # this process talks to 127.0.0.1 only (the servers' settings point there too)
     if shutil.which("curl") is None:
         raise SystemExit("curl is not installed")
     folder = Path(tempfile.mkdtemp(prefix="hokan-hang-"))

@@ -17,8 +17,9 @@ Lifecycle, with no process manager to configure:
 - ``ensure_running()`` (called by the web worker after an estimate's transaction commits)
   starts ``python -m hokan.estimate.drainer --lock <file>`` detached (its own session, so a
   restart of the web server does not interrupt a mail) unless a drainer holds the lock file
-  ``HOKAN_DATA_DIR/estimate-followups.lock`` (``fcntl.flock``: one drainer per host; the lock
-  dies with its process; the file holds the drainer's PID, ``running_pid``). A worker starts at most one drainer per ``SPAWN_EVERY_S``.
+  ``HOKAN_DATA_DIR/estimate-followups.lock`` (``fcntl.flock``: one drainer per data folder,
+  i.e. per host; the lock dies with its process; the file holds the drainer's PID,
+  ``running_pid``). A worker starts at most one drainer per ``SPAWN_EVERY_S``.
 - ``drain()`` claims chunks of unfinished follow-up jobs one after another (any number of
   drainers, Celery workers and ``hokan estimate followups`` may claim at once: core.jobs),
   waits ``POLL_S`` while jobs are held elsewhere or wait out a retry, and ends when no

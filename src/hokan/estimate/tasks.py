@@ -10,8 +10,10 @@ with a broker (REDIS_URL /  ``core.run_job_chunk`` Celery tasks on the default q
 CELERY_BROKER_URL)          ``celery`` (``hokan worker``); retries and dead workers: core.tasks
 ``ESTIMATE_FOLLOWUPS``
 ``process`` (default)       a drainer process on this host (``hokan.estimate.drainer``),
-                            started on demand by the web worker, one per host (a file lock),
-                            at low CPU priority; it exits when nothing is left to do
+                            started on demand by the web worker, one per HOKAN_DATA_DIR (a
+                            file lock), at low CPU priority; while estimates keep completing
+                            it waits up to ESTIMATE_FOLLOWUPS_MAX_DELAY_S (60 s) before a
+                            follow-up; it exits when nothing is left to do
 ``thread``                  a daemon thread of the web worker (it shares the worker's CPU and
                             GIL: generate is then several times slower under load)
 ``sync``                    in the request itself, before the response (tests)
