@@ -7,7 +7,8 @@ Ninja API under ``/api/`` does not clash::
     GET  /api/v1/estimate/session/{id}     session (cached ESTIMATE_SESSION_CACHE_S = 5 min)
     POST /api/v1/estimate/step             one answer; step 7 with answers → AI features
     POST /api/v1/estimate/generate         the estimate (idempotent per session)
-    GET  /api/v1/estimate/result/{id}      poll by estimate id (or session id)
+    GET  /api/v1/estimate/result/{id}      poll by estimate id (or session id); a "processing"
+                                           estimate whose run was abandoned answers "failed"
     GET  /health                           database check
     GET  /api/v1/estimate/openapi.json, /api/v1/estimate/docs
 
