@@ -480,7 +480,20 @@ def test_a_bad_key_stops_a_cli_run_at_once_and_exits_non_zero(tmp_path):
 def test_two_cli_processes_started_together_share_the_list_and_pay_each_lead_once(tmp_path):
     from tests.fakes.faulty_provider import FaultyProvider
 
-    with FaultyProvider(latency_s=0.3, answer=faulty_answer) as provider:
+    import threading
+
+    both_at_work = threading.Event()
+
+    def held_answer(request_json):
+        # Answers wait until a third request is in flight: each process sends at most 2 at once,
+        # so the third comes from the other process. Without the hold, a process started a few
+        # seconds late on a loaded machine found the run finished (CI, 2026-12-01).
+        if len(provider.requests) >= 3:
+            both_at_work.set()
+        both_at_work.wait(120)
+        return faulty_answer(request_json)
+
+    with FaultyProvider(latency_s=0.3, answer=held_answer) as provider:
         site = CliSite(tmp_path, provider, leads=24, HOKAN_ENRICH_CONCURRENCY="2")
         first, second = site.start("leads", "enrich", "--no-table"), site.start("leads", "enrich", "--no-table")
         outputs = [process.communicate(timeout=300) for process in (first, second)]
@@ -490,6 +503,7 @@ def test_two_cli_processes_started_together_share_the_list_and_pay_each_lead_onc
     assert all(lead["employee_count"] == 120 for lead in state["leads"])
     (run,) = state["runs"]  # one run, worked by both
     assert (run["status"], run["leads_done"], run["llm_calls"]) == ("succeeded", 24, 24)
+    assert both_at_work.is_set()  # the hold ended because both worked, not by its timeout
     assert any("分担" in out for out, _ in outputs)
 
 

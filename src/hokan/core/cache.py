@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -173,20 +173,37 @@ class DatabaseCache:
         cost, i.e. what this hit saves (``as_hit`` makes the hit's Completion); counts a hit
         or a miss for the scope."""
         now = now or timezone.now()
-        entry = LLMCacheEntry.objects.filter(scope=scope, key=key).first()
-        if entry is None or entry.expires_at <= now:
-            if entry is not None:
-                LLMCacheEntry.objects.filter(pk=entry.pk, expires_at__lte=now).delete()
-            self._count(scope, hits=0, misses=1)
+        try:
+            entry = LLMCacheEntry.objects.filter(scope=scope, key=key).first()
+            if entry is None or entry.expires_at <= now:
+                if entry is not None:
+                    LLMCacheEntry.objects.filter(pk=entry.pk, expires_at__lte=now).delete()
+                self._count(scope, hits=0, misses=1)
+                return None
+            LLMCacheEntry.objects.filter(pk=entry.pk).update(hit_count=F("hit_count") + 1, last_used_at=now)
+            self._count(scope, hits=1, misses=0)
+        except OperationalError as exc:  # a locked SQLite table or a lost connection: the cache is an optimisation
+            log.warning("LLM cache (database) unavailable, treated as a miss: %s", exc)
             return None
-        LLMCacheEntry.objects.filter(pk=entry.pk).update(hit_count=F("hit_count") + 1, last_used_at=now)
-        self._count(scope, hits=1, misses=0)
         return _stored(entry.response, entry.usage, entry.provider, entry.model)
+
+    def note_hit(self, scope: str) -> None:
+        """Count one hit served without a lookup (an answer shared in memory by ``CachedClient``);
+        a database error is logged and the count dropped."""
+        try:
+            self._count(scope, hits=1, misses=0)
+        except OperationalError as exc:
+            log.warning("LLM cache (database): hit not counted: %s", exc)
 
     def put(self, scope: str, key: str, completion: Completion, *, now: dt.datetime | None = None) -> None:
         """Store ``completion`` under ``key`` (replacing an entry of the same key), then purge
         the scope's expired entries and evict the least recently used beyond the maximum."""
-        now = now or timezone.now()
+        try:
+            self._put(scope, key, completion, now=now or timezone.now())
+        except OperationalError as exc:
+            log.warning("LLM cache (database) unavailable, answer not stored: %s", exc)
+
+    def _put(self, scope: str, key: str, completion: Completion, *, now: dt.datetime) -> None:
         entry = LLMCacheEntry(scope=scope, key=key, provider=completion.provider, model=completion.model,
                               response=_response_json(completion), usage=_usage_json(completion.usage),
                               created_at=now, expires_at=now + dt.timedelta(seconds=self.ttl_s), last_used_at=now)
@@ -282,6 +299,15 @@ class RedisCache:
                             self.max_entries, f"llmcache:{scope}:e:"])
         except redis.RedisError as exc:
             log.warning("LLM cache (Redis) unavailable, answer not stored: %s", exc)
+
+    def note_hit(self, scope: str) -> None:
+        """As ``DatabaseCache.note_hit``."""
+        import redis
+
+        try:
+            self.redis.hincrby(f"llmcache:{scope}:stats", "hits", 1)
+        except redis.RedisError as exc:
+            log.warning("LLM cache (Redis): hit not counted: %s", exc)
 
     def forget(self, scope: str, key: str) -> bool:
         entry, lru, exp, _ = self._keys(scope, key)

@@ -48,7 +48,7 @@ def text(
         return
     engines_used = "、".join(document.ocr_engines) or "なし"
     console.print(f"[bold]{escape(document.source)}[/bold]  {len(document.pages)} ページ  OCR: {engines_used}"
-                  + ("  （キャッシュ）" if document.from_cache else ""), highlight=False)  # fmt: skip
+                  + ("  （キャッシュ）" if document.from_cache else ""), highlight=False, soft_wrap=True)  # fmt: skip
     for page in document.pages:
         console.rule(f"{page.number} ページ（{METHOD_JA[page.method]}）")
         if output_format == "lines" and page.ocr is not None:

@@ -53,6 +53,19 @@ class CacheRunStats:
         return self.hits / total if total else None
 
 
+class _Flight:
+    """One miss being asked in this process: the callers of the same question wait on ``done``
+    and take ``completion`` (None when the leader failed or its answer was not accepted) from
+    memory, without reading the store again (a SQLite table locked by the leader's write made
+    the waiters fail: CI, 2026-12-01)."""
+
+    __slots__ = ("done", "completion")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.completion: Completion | None = None
+
+
 class CachedClient:
     """An ``LLMClient`` serving answers from the cache of ``scope`` before asking ``inner``.
 
@@ -78,7 +91,7 @@ class CachedClient:
         self.cache = cache if cache is not None else get_cache(ttl_s=ttl_s, max_entries=max_entries)
         self.accept = accept
         self._lock = threading.Lock()
-        self._inflight: dict[str, threading.Event] = {}
+        self._inflight: dict[str, _Flight] = {}
         self._hits = 0
         self._misses = 0
         self._saved = Usage()
@@ -107,9 +120,15 @@ class CachedClient:
         key = self.key(request)
         with self._lock:
             leader = key not in self._inflight
-            event = self._inflight.setdefault(key, threading.Event())
+            flight = self._inflight.setdefault(key, _Flight())
         if not leader:
-            event.wait()
+            flight.done.wait()
+            if flight.completion is not None:  # the leader's answer, handed over in memory
+                with self._lock:
+                    self._hits += 1
+                    self._saved = self._saved + flight.completion.usage
+                self.cache.note_hit(self.scope)
+                return as_hit(flight.completion)
         try:
             stored = self.cache.lookup(self.scope, key)
             if stored is not None:
@@ -122,12 +141,14 @@ class CachedClient:
             completion = self.inner.complete_json(request, timeout_s=timeout_s)
             if self.accept(completion):
                 self.cache.put(self.scope, key, completion)
+                if leader:
+                    flight.completion = completion
             return completion
         finally:
             if leader:
                 with self._lock:
                     self._inflight.pop(key, None)
-                event.set()
+                flight.done.set()
 
     def forget(self, request: JsonRequest) -> bool:
         """Drop the stored answer to ``request`` (found wrong after it was stored)."""
