@@ -100,6 +100,15 @@ def _register_groups() -> None:
     from hokan.core.documents.command import app as documents_app
 
     app.add_typer(documents_app, name="documents", help="PDF・画像の文字を読み取ります（テキスト層・OCR）。")
+    from hokan.municipal.command import app as municipal_app
+
+    app.add_typer(municipal_app, name="municipal", help="自治体サービス情報（設計書003）: 公式サイトから根拠付きの下書きを作成します。")
+    from hokan.scoring.command import app as scoring_app
+
+    app.add_typer(scoring_app, name="scoring", help="発話スコアリング（設計書002）: シートの各行をカテゴリごとに採点します。")
+    from hokan.knowledge.command import app as knowledge_app
+
+    app.add_typer(knowledge_app, name="knowledge", help="ライブコマース知識ベース（設計書001）: 分析の保存・検索・売上の読み取り。")
 
 
 def main() -> None:

@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "hokan.estimate",
     "hokan.registry",
+    "hokan.municipal",
+    "hokan.scoring",
+    "hokan.knowledge",
     "import_export",  # leads admin: CSV / XLSX import and export
     "ninja",  # serves the Swagger UI of /api/docs from static files instead of a CDN
 ]
