@@ -1,0 +1,387 @@
+"""The fetch flow of one municipality (document 003 §4.1; issue 10 §2), as a core.jobs job.
+
+A run is a ``hokan.core.jobs`` Job of kind ``municipal.run`` (scope "municipal") with one chunk
+per service (``item_keys`` = the service keys, ``chunk_row_limit`` 1), linked to its municipality
+by ``MunicipalRun``. Per-service progress is the chunks' progress; a chunk is done only together
+with its draft (``complete_chunk`` stores the draft in the same transaction), so ``resume`` (§4.1
+step 9, §11.3) never runs a completed service again. Paid work of a service that was cut off is
+not paid twice either: query and extraction answers are cached (``hokan.core.llm.cached``) and a
+page text already extracted (``PageExtraction``, by its SHA-256) is not sent again.
+
+One service (``run_service``), step by step, each a module named for it:
+
+1. ``queries``   — one query (LLM or the offline template), restricted to the official site;
+2. search       — ``hokan.core.search`` (Brave / Perplexity / Google CSE / the snapshot index);
+                  none found → the variables stay missing and the draft records it (§5.4);
+3. ``fetch``     — through core.web, 3 retries then skip and record (§5.4);
+4. ``documents`` — HTML → text, PDF → text layer or OCR, images → OCR; a failure tries the next URL;
+5. extraction   — ``hokan.municipal.extraction`` (rules first, then the LLM for what is missing,
+                  with a verbatim quote; validation, vagueness, confidence) per page, only for
+                  the variables still missing;
+6. ``draft``     — merged into the draft (manual values kept), a version when values changed;
+7. notice       — §6.2 「new_draft」 through core.notify (Japanese).
+
+Between two services the run waits HOKAN_MUNICIPAL_SERVICE_DELAY_S seconds (§5.4: 2 s;
+``sleep`` is injectable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from hokan.core import jobs, notify
+from hokan.core.errors import BudgetExceeded, DocumentError, FetchError, HokanError, LLMConfigError
+from hokan.core.llm.client import LLMClient
+from hokan.core.models import Job, JobChunk
+from hokan.core.web.fetch import Fetcher
+from hokan.municipal import documents as documents_step
+from hokan.municipal import draft as draft_step
+from hokan.municipal import fetch as fetch_step
+from hokan.municipal import queries as queries_step
+from hokan.municipal.catalogue import VariableSpec
+from hokan.municipal.models import MunicipalRun, Municipality, PageExtraction, Service
+from hokan.municipal.seed import service_variables
+
+log = logging.getLogger(__name__)
+
+KIND = "municipal.run"
+SCOPE = "municipal"
+
+StepCallback = Callable[[str, str], None]  # (service key, Japanese step description)
+
+
+# --- the pieces a run uses ------------------------------------------------------------------------
+def llm_client(key: str) -> LLMClient | None:
+    """The municipal LLM (``get_client(profile="municipal")``) behind the ledger scope
+    "municipal" (each call reserved under ``{key}:{n}``) and the LLM cache; None offline."""
+    from hokan.core.budget import get_ledger
+    from hokan.core.llm import get_client
+    from hokan.core.llm.budgeted import BudgetedClient
+    from hokan.core.llm.cached import cached
+
+    client = get_client(profile="municipal")
+    if not client.available:
+        return None
+    budgeted = BudgetedClient(client, ledger=get_ledger(SCOPE),
+                              estimate_usd=Decimal(str(settings.HOKAN_MUNICIPAL_COST_PER_CALL_USD)), key=key)
+    return cached(budgeted, scope=SCOPE)
+
+
+def search_provider() -> Any:
+    """The configured ``hokan.core.search`` chain (SEARCH_PROVIDER, fallbacks, the snapshot index)."""
+    from hokan.core.search import search_from_settings
+
+    return search_from_settings()
+
+
+@dataclass
+class FlowContext:
+    """What a run needs. pages_per_service: at most this many results are read per service
+    (HOKAN_MUNICIPAL_PAGES_PER_SERVICE; free tier 5 / conservative 2, §5.3); sleep: injectable
+    waits (service delay, fetch retries); on_step: progress callback."""
+
+    fetcher: Fetcher
+    search: Any
+    llm: LLMClient | None
+    pages_per_service: int = 5
+    sleep: Callable[[float], None] = time.sleep
+    on_step: StepCallback | None = None
+    notify: bool = True
+
+    def step(self, service: str, text: str) -> None:
+        if self.on_step is not None:
+            self.on_step(service, text)
+
+
+# --- extraction (M3's package) ---------------------------------------------------------------------
+def _extract(ctx: FlowContext, municipality: Municipality, text: documents_step.PageText,
+             variables: Sequence[VariableSpec], fetched: Any) -> tuple[dict[str, dict[str, Any]], int]:
+    """({name: value dict}, paid LLM calls) for one page — cached by the page text's SHA-256."""
+    from hokan.municipal import extraction
+
+    names = sorted(spec.name for spec in variables)
+    variables_key = hashlib.sha256(",".join(names).encode()).hexdigest()
+    stored = PageExtraction.objects.filter(text_sha256=text.sha256, variables_key=variables_key,
+                                           url=text.url[:2000]).first()
+    if stored is not None:
+        return dict(stored.values), 0
+    result = extraction.extract_page(text=text.text, html=text.html, url=text.url, variables=list(variables),
+                                     client=ctx.llm, official=municipality.is_official_url(text.url),
+                                     last_modified=getattr(fetched, "last_modified", None))
+    values = {name: _value_dict(value) for name, value in result.values.items()}
+    calls = int(getattr(result, "llm_calls", 0))
+    PageExtraction.objects.get_or_create(text_sha256=text.sha256, variables_key=variables_key, url=text.url[:2000],
+                                         defaults={"values": values, "llm_calls": calls})
+    return values, calls
+
+
+def _value_dict(value: Any) -> dict[str, Any]:
+    """A core.fields FieldValue as the JSON of ``Draft.variables``."""
+    cleaned = value.value
+    if not isinstance(cleaned, (str, int, float, bool)) and cleaned is not None:
+        cleaned = str(cleaned)
+    observed = value.observed_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"value": cleaned, "raw": value.raw, "quote": value.quote, "source_url": value.source_url,
+            "confidence": round(float(value.confidence), 3), "method": value.method, "extracted_at": observed,
+            "validated": True}
+
+
+def _keep_best(found: dict[str, dict[str, Any]], name: str, item: dict[str, Any]) -> None:
+    """Keep the better of two values for ``name``; a second source with the same value adds
+    +0.1 (§8.2 「複数ソースで一致」, once)."""
+    current = found.get(name)
+    if current is None:
+        found[name] = item
+        return
+    if current.get("value") == item.get("value") and current.get("source_url") != item.get("source_url"):
+        if not current.get("agreed"):
+            current["confidence"] = round(min(1.0, float(current["confidence"]) + 0.1), 3)
+            current["agreed"] = True
+        return
+    if float(item.get("confidence", 0)) > float(current.get("confidence", 0)):
+        found[name] = item
+
+
+# --- one service -----------------------------------------------------------------------------------
+def run_service(ctx: FlowContext, municipality: Municipality, service: Service, *,
+                idempotency_key: str = "") -> draft_step.ServiceOutcome:
+    """Steps 1–5 of the module docstring for one service; returns what was found (nothing is
+    saved here). Errors of one URL are recorded and the next URL is tried; BudgetExceeded and
+    LLMConfigError propagate (they stop the whole run)."""
+    outcome = draft_step.ServiceOutcome()
+    variables = service_variables(service)
+    key = service.key
+    ctx.step(key, "検索クエリを作成中")
+    query = queries_step.build_query(municipality, service, variables, ctx.llm, idempotency_key=idempotency_key)
+    outcome.queries.append(query.text)
+    outcome.llm_calls += query.llm_calls
+    if query.error:
+        outcome.errors.append({"step": "query", "url": "", "message": query.error})
+
+    ctx.step(key, "検索中")
+    site = municipality.official_host or None
+    count = max(ctx.pages_per_service * 2, 10)
+    try:
+        if hasattr(ctx.search, "run"):  # core.search FallbackSearch: results and every provider asked
+            searched = ctx.search.run(query.text, site=site, count=count)
+            results, outcome.search_attempts = searched.results, max(1, len(searched.attempts))
+        else:
+            results, outcome.search_attempts = ctx.search.search(query.text, site=site, count=count), 1
+    except LLMConfigError:
+        raise
+    except HokanError as exc:  # SearchFailed: every provider failed or found nothing (§5.4)
+        outcome.search_attempts = max(1, len(getattr(exc, "failures", []) or []))
+        outcome.errors.append({"step": "search", "url": "", "message": str(exc)})
+        results = []
+    else:
+        if not results:
+            outcome.errors.append({"step": "search", "url": "", "message": f"検索結果が0件でした（{query.text}）"})
+
+    found: dict[str, dict[str, Any]] = {}
+    wanted = list(variables)
+    for result in results:
+        if outcome.pages_read >= ctx.pages_per_service or not wanted:
+            break
+        url = result.url
+        ctx.step(key, f"取得中 {url}")
+        try:
+            page, _attempts = fetch_step.fetch_page(ctx.fetcher, url, sleep=ctx.sleep)
+        except FetchError as exc:
+            tries = getattr(exc, "attempts", 1)
+            outcome.errors.append({"step": "fetch", "url": url, "message": f"{exc}（{tries}回試行）"})
+            continue
+        try:
+            text = documents_step.page_text(page)
+        except DocumentError as exc:
+            outcome.errors.append({"step": "documents", "url": url, "message": f"文書を読めません（{exc}）"})
+            continue
+        outcome.pages_read += 1
+        outcome.sources.append({"url": text.url, "sha256": text.sha256, "method": text.method,
+                                "fetched_at": page.fetched_at.isoformat().replace("+00:00", "Z")})
+        if not text.text.strip():
+            continue
+        ctx.step(key, f"抽出中 {url}")
+        try:
+            values, calls = _extract(ctx, municipality, text, wanted, page)
+        except (BudgetExceeded, LLMConfigError):
+            raise
+        except HokanError as exc:
+            outcome.errors.append({"step": "extract", "url": url, "message": f"抽出に失敗しました（{exc}）"})
+            continue
+        outcome.llm_calls += calls
+        for name, item in values.items():
+            _keep_best(found, name, item)
+        wanted = [spec for spec in variables if spec.name not in found]
+    for item in found.values():
+        item.pop("agreed", None)
+    outcome.values = found
+    return outcome
+
+
+def notify_draft(municipality: Municipality, service: Service, draft: Any, changes: list[dict[str, Any]],
+                 *, updated: bool) -> None:
+    """The §6.2 notice (new_draft, or draft_updated with the changed values), in Japanese."""
+    kind = "draft_updated" if updated else "new_draft"
+    title = (f"【下書き更新】{municipality.name} {service.name}: {len(changes)} 件の値が変わりました" if updated
+             else f"【新しい下書き】{municipality.name} {service.name}: {draft.filled_count} 件取得")
+    lines = [f"種類: {kind}", f"自治体: {municipality} （{municipality.slug or municipality.lgcode}）",
+             f"サービス: {service.name} （{service.key}）", f"取得: {draft.filled_count} 件",
+             f"未取得: {draft.missing_count} 件"]
+    if draft.missing_variables:
+        lines.append("未取得の変数: " + ", ".join(draft.missing_variables[:20]))
+    for change in changes[:20]:
+        lines.append(f"変更 {change['variable']}: {change['before']!s} → {change['after']!s}")
+    lines.append(f"日時: {draft_step.iso_now()}")
+    notify.send(notify.Message(kind, title, "\n".join(lines) + "\n"))
+
+
+# --- the job ---------------------------------------------------------------------------------------
+def context_from_settings(*, key: str, sleep: Callable[[float], None] | None = None,
+                          on_step: StepCallback | None = None, free_tier: str = "") -> FlowContext:
+    """A FlowContext from the settings: the configured fetcher, search provider and LLM."""
+    from hokan.core.web.fetch import fetcher_from_settings
+
+    pages = int(settings.HOKAN_MUNICIPAL_PAGES_PER_SERVICE)
+    if free_tier:
+        from hokan.municipal import quotas
+
+        pages = min(pages, quotas.pages_per_service(free_tier))
+    return FlowContext(fetcher=fetcher_from_settings(), search=search_provider(), llm=llm_client(key),
+                       pages_per_service=pages, sleep=sleep or time.sleep, on_step=on_step)
+
+
+ContextFactory = Callable[[Job, JobChunk], FlowContext]
+
+
+def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResult:
+    """Run the services of one chunk and return their drafts' save (stored with the chunk)."""
+    municipality = Municipality.objects.get(lgcode=job.params["lgcode"])
+    saves: list[Callable[[], None]] = []
+    summary = {"services": 0, "filled": 0, "missing": 0, "pages": 0, "llm_calls": 0, "searches": 0, "errors": 0}
+    for key in chunk.item_keys or []:
+        service = Service.objects.get(key=key)
+        if chunk.chunk_id > 0:
+            ctx.sleep(float(settings.HOKAN_MUNICIPAL_SERVICE_DELAY_S))
+        outcome = run_service(ctx, municipality, service,
+                              idempotency_key="")
+        names = [spec.name for spec in service_variables(service)]
+        summary["services"] += 1
+        summary["filled"] += len(outcome.values)
+        summary["missing"] += len([n for n in names if n not in outcome.values])
+        summary["pages"] += outcome.pages_read
+        summary["llm_calls"] += outcome.llm_calls
+        summary["searches"] += outcome.search_attempts
+        summary["errors"] += len(outcome.errors)
+
+        def save(service: Service = service, outcome: draft_step.ServiceOutcome = outcome,
+                 names: list[str] = names) -> None:
+            draft, changes = draft_step.save_draft(municipality, service, outcome, names,
+                                                   reason=job.params.get("reason", "run"))
+            if ctx.notify:
+                updated = draft.version > 1 and bool(changes)
+                if draft.version == 1 or updated:
+                    notify_draft(municipality, service, draft, changes, updated=updated)
+
+        saves.append(save)
+    return jobs.ChunkResult(summary=summary, save=lambda: [fn() for fn in saves] and None)
+
+
+def _default_factory(job: Job, chunk: JobChunk) -> FlowContext:
+    return context_from_settings(key=f"municipal:{job.public_id}:{chunk.chunk_id}:{chunk.claim_count}",
+                                 free_tier=job.params.get("free_tier", ""))
+
+
+def _registered_handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
+    result = service_chunk(job, chunk, _default_factory(job, chunk))
+    _finish_if_done(job)
+    return result
+
+
+jobs.register_chunk_handler(KIND, _registered_handler)
+
+
+def start_run(municipality: Municipality, services: Sequence[Service], *, free_tier: str = "",
+              trigger: str = "cli", reason: str = "run") -> MunicipalRun:
+    """Create the job of a run (one chunk per service, in the order given)."""
+    job = jobs.create_job(KIND, scope=SCOPE, item_keys=[s.key for s in services], chunk_row_limit=1,
+                          params={"lgcode": municipality.lgcode, "services": [s.key for s in services],
+                                  "free_tier": free_tier, "reason": reason})
+    return MunicipalRun.objects.create(municipality=municipality, job=job, trigger=trigger)
+
+
+def latest_run(municipality: Municipality) -> MunicipalRun | None:
+    return MunicipalRun.objects.filter(municipality=municipality).select_related("job").first()
+
+
+def release_dead_holders(job: Job) -> int:
+    """Put back the running chunks of ``job`` whose holder was a process of this host that has
+    ended (killed -9): ``resume`` then takes them at once instead of after the lease
+    (HOKAN_JOB_LEASE_S). The holder is core.jobs' ``host:pid:thread``. Returns the count."""
+    import os
+    import socket
+
+    released = 0
+    for chunk in JobChunk.objects.filter(job_id=job.pk, status=JobChunk.Status.RUNNING):
+        host, _, rest = chunk.claimed_by.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        released += JobChunk.objects.filter(pk=chunk.pk, status=JobChunk.Status.RUNNING,
+                                            claim_count=chunk.claim_count).update(
+            status=JobChunk.Status.PENDING, claimed_by="", available_at=None,
+            last_error=f"作業者 {chunk.claimed_by} は終了していました（再開で続きから実行）")
+    if released:
+        jobs.refresh_job_status(job)
+    return released
+
+
+def resume_run(run: MunicipalRun) -> MunicipalRun:
+    """Make an interrupted / failed run (or one whose worker died) claimable again; completed
+    services stay done (§11.3)."""
+    release_dead_holders(run.job)
+    jobs.resume_job(run.job)
+    return run
+
+
+def _finish_if_done(job: Job) -> None:
+    job.refresh_from_db()
+    if job.status == Job.Status.COMPLETED or not JobChunk.objects.filter(job_id=job.pk).exclude(
+            status=JobChunk.Status.DONE).exclude(chunk_id__in=[]).exists():
+        run = MunicipalRun.objects.filter(job=job).select_related("municipality").first()
+        if run is not None:
+            Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
+
+
+def execute(run: MunicipalRun, *, context: ContextFactory | None = None) -> jobs.JobProgress:
+    """Work through a run in this process (the CLI, tests); returns its progress."""
+    factory = context or _default_factory
+
+    def handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
+        return service_chunk(job, chunk, factory(job, chunk))
+
+    result = jobs.run_job(run.job, handler)
+    run.job.refresh_from_db()
+    if run.job.status == Job.Status.COMPLETED:
+        Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
+    return result
+
+
+def new_key() -> str:
+    return f"municipal:adhoc:{uuid.uuid4()}"
