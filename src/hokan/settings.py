@@ -399,3 +399,19 @@ HOKAN_EMBEDDING_DEADLINE_S = envfloat("HOKAN_EMBEDDING_DEADLINE_S", "120")
 HOKAN_EMBEDDING_CACHE_ENABLED = envbool("HOKAN_EMBEDDING_CACHE_ENABLED", "true")
 HOKAN_EMBEDDING_CACHE_TTL_S = envint("HOKAN_EMBEDDING_CACHE_TTL_S", str(30 * 86400))
 HOKAN_EMBEDDING_CACHE_MAX_ENTRIES = envint("HOKAN_EMBEDDING_CACHE_MAX_ENTRIES", "200000")
+
+# --- municipal (M1): the municipal app's runs, drafts and periodic update (design document 003) ---
+# Where `hokan municipal import-municipalities` reads localgovjp-utf8.csv / prefjp-utf8.csv
+# ("" = $HOKAN_SHARED_DATA/municipal/localgovjp).
+HOKAN_MUNICIPAL_LOCALGOV_DIR = envstr("HOKAN_MUNICIPAL_LOCALGOV_DIR", "")
+# Search results read per service (document 003 §4.1 「上位N件」; free tier 5 / conservative 2, §5.3).
+HOKAN_MUNICIPAL_PAGES_PER_SERVICE = envint("HOKAN_MUNICIPAL_PAGES_PER_SERVICE", "5")
+# Retries of a failed page fetch before it is skipped and recorded (§5.4 「3回リトライ後」).
+HOKAN_MUNICIPAL_FETCH_RETRIES = envint("HOKAN_MUNICIPAL_FETCH_RETRIES", "3")
+# Seconds between two services of a run (§5.4 「サービス間に2秒の待機」).
+HOKAN_MUNICIPAL_SERVICE_DELAY_S = envfloat("HOKAN_MUNICIPAL_SERVICE_DELAY_S", "2")
+# Periodic update (§4.2): municipalities whose last run is older than this many days are run
+# again by the Celery beat entry "municipal-periodic-update" (daily at 03:15 Asia/Tokyo);
+# at most HOKAN_MUNICIPAL_UPDATE_BATCH of them per day. 0 days = the update is off.
+HOKAN_MUNICIPAL_UPDATE_AFTER_DAYS = envint("HOKAN_MUNICIPAL_UPDATE_AFTER_DAYS", "30")
+HOKAN_MUNICIPAL_UPDATE_BATCH = envint("HOKAN_MUNICIPAL_UPDATE_BATCH", "10")
