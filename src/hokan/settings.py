@@ -415,3 +415,53 @@ HOKAN_MUNICIPAL_SERVICE_DELAY_S = envfloat("HOKAN_MUNICIPAL_SERVICE_DELAY_S", "2
 # at most HOKAN_MUNICIPAL_UPDATE_BATCH of them per day. 0 days = the update is off.
 HOKAN_MUNICIPAL_UPDATE_AFTER_DAYS = envint("HOKAN_MUNICIPAL_UPDATE_AFTER_DAYS", "30")
 HOKAN_MUNICIPAL_UPDATE_BATCH = envint("HOKAN_MUNICIPAL_UPDATE_BATCH", "10")
+
+
+# --- search / crawler (M2): hokan.core.search, hokan.municipal.crawler, hokan.municipal.quotas ---
+# Document 003 §5.1/§5.2 names: SEARCH_PROVIDER, BRAVE_SEARCH_API_KEY, GOOGLE_CUSTOM_SEARCH_API_KEY,
+# GOOGLE_CUSTOM_SEARCH_ENGINE_ID (BRAVE_API_KEY / GOOGLE_CSE_KEY / GOOGLE_CSE_CX are read too).
+# brave | perplexity | google | snapshot | auto (auto: the providers with a key, Brave first, then
+# Perplexity, then Google until 2027-01-01, then the snapshot index).
+SEARCH_PROVIDER = envstr("SEARCH_PROVIDER", "auto").strip().lower() or "auto"
+BRAVE_SEARCH_API_KEY = envstr("BRAVE_SEARCH_API_KEY", "") or envstr("BRAVE_API_KEY", "")
+GOOGLE_CUSTOM_SEARCH_API_KEY = envstr("GOOGLE_CUSTOM_SEARCH_API_KEY", "") or envstr("GOOGLE_CSE_KEY", "")
+GOOGLE_CUSTOM_SEARCH_ENGINE_ID = envstr("GOOGLE_CUSTOM_SEARCH_ENGINE_ID", "") or envstr("GOOGLE_CSE_CX", "")
+# The Perplexity Search API (POST /search) uses PERPLEXITY_API_KEY (core.llm section above).
+SEARCH_BRAVE_BASE_URL = envstr("SEARCH_BRAVE_BASE_URL", "https://api.search.brave.com")
+SEARCH_PERPLEXITY_BASE_URL = envstr("SEARCH_PERPLEXITY_BASE_URL", "https://api.perplexity.ai")
+SEARCH_GOOGLE_BASE_URL = envstr("SEARCH_GOOGLE_BASE_URL", "https://www.googleapis.com")
+# Per connect/read timeout (s); the longest wait for a 429's Retry-After before the next provider (s);
+# extra tries after a 429/5xx; requests per minute per provider, shared by every process (0 = no pacing).
+SEARCH_TIMEOUT_S = envfloat("SEARCH_TIMEOUT_S", "15")
+SEARCH_MAX_WAIT_S = envfloat("SEARCH_MAX_WAIT_S", "30")
+SEARCH_MAX_RETRIES = envint("SEARCH_MAX_RETRIES", "2")
+SEARCH_RATE_LIMIT_PER_MIN = envint("SEARCH_RATE_LIMIT_PER_MIN", "60")
+# Folders of saved pages for the snapshot index: "folder" (with snapshot.csv) or "folder|base URL"
+# (Markdown/HTML files named after their path), comma-separated. Default: the saved 音威子府村 pages
+# and the labelled service pages of HOKAN_SHARED_DATA.
+SEARCH_SNAPSHOT_DIRS = envlist(
+    "SEARCH_SNAPSHOT_DIRS",
+    f"{HOKAN_SHARED_DATA}/municipal/otoineppu_pages_md|https://www.vill.otoineppu.hokkaido.jp/,"
+    f"{HOKAN_SHARED_DATA}/municipal/service_pages",
+)
+# Paid-mode monthly limits of each search provider's ledger scope (core.budget; USD per call:
+# Brave and Google CSE $5 / 1,000 requests, Perplexity Search $5 / 1,000 requests).
+HOKAN_SEARCH_BRAVE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_SEARCH_BRAVE_MONTHLY_COST_LIMIT_USD", "10")
+HOKAN_SEARCH_BRAVE_MONTHLY_CALL_LIMIT = envint("HOKAN_SEARCH_BRAVE_MONTHLY_CALL_LIMIT", "2000")
+HOKAN_SEARCH_BRAVE_COST_PER_CALL_USD = envdecimal("HOKAN_SEARCH_BRAVE_COST_PER_CALL_USD", "0.005")
+HOKAN_SEARCH_PERPLEXITY_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_SEARCH_PERPLEXITY_MONTHLY_COST_LIMIT_USD", "10")
+HOKAN_SEARCH_PERPLEXITY_MONTHLY_CALL_LIMIT = envint("HOKAN_SEARCH_PERPLEXITY_MONTHLY_CALL_LIMIT", "2000")
+HOKAN_SEARCH_PERPLEXITY_COST_PER_CALL_USD = envdecimal("HOKAN_SEARCH_PERPLEXITY_COST_PER_CALL_USD", "0.005")
+HOKAN_SEARCH_GOOGLE_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_SEARCH_GOOGLE_MONTHLY_COST_LIMIT_USD", "10")
+HOKAN_SEARCH_GOOGLE_MONTHLY_CALL_LIMIT = envint("HOKAN_SEARCH_GOOGLE_MONTHLY_CALL_LIMIT", "2000")
+HOKAN_SEARCH_GOOGLE_COST_PER_CALL_USD = envdecimal("HOKAN_SEARCH_GOOGLE_COST_PER_CALL_USD", "0.005")
+# OCR runs of the municipal flow per month (document 003 §5.3 "Vision"; our OCR is local, $0).
+HOKAN_MUNICIPAL_OCR_MONTHLY_COST_LIMIT_USD = envdecimal("HOKAN_MUNICIPAL_OCR_MONTHLY_COST_LIMIT_USD", "0")
+HOKAN_MUNICIPAL_OCR_MONTHLY_CALL_LIMIT = envint("HOKAN_MUNICIPAL_OCR_MONTHLY_CALL_LIMIT", "5000")
+HOKAN_MUNICIPAL_OCR_COST_PER_CALL_USD = envdecimal("HOKAN_MUNICIPAL_OCR_COST_PER_CALL_USD", "0")
+# The Playwright crawler (§12.3): Chromium binary (Debian's), pages visited, links followed per page,
+# page-load timeout (s).
+CRAWLER_CHROMIUM_PATH = envstr("CRAWLER_CHROMIUM_PATH", "/usr/bin/chromium")
+CRAWLER_MAX_PAGES = envint("CRAWLER_MAX_PAGES", "3")
+CRAWLER_MAX_LINKS_PER_PAGE = envint("CRAWLER_MAX_LINKS_PER_PAGE", "5")
+CRAWLER_TIMEOUT_S = envfloat("CRAWLER_TIMEOUT_S", "30")

@@ -21,7 +21,9 @@ their estimate — we cannot know whether the provider charged, and a budget mus
 overspent by guessing "no".
 
 Scopes: each app's paid calls are counted and limited separately — ``SCOPES`` = leads,
-estimate, scoring, municipal, knowledge. ``get_ledger(scope)`` (default "leads") returns the
+estimate, scoring, municipal, knowledge, and search_brave / search_perplexity / search_google
+(one per search provider, hokan.core.search.quota) and municipal_ocr (document 003 §5.3's OCR
+quota). ``get_ledger(scope)`` (default "leads") returns the
 ledger of one scope; ``snapshots()`` reads all of them. A scope's limits (settings; the leads
 scope keeps the names of document 000 §12)::
 
@@ -100,7 +102,10 @@ from hokan.core.models import LEADS_SCOPE, UsageDay, UsageDayRecord, UsageMonth,
 MICRO = Decimal("0.000001")
 
 # The ledger scopes: one per app (ARCHITECTURE.md). Names only: core never imports an app.
-SCOPES = (LEADS_SCOPE, "estimate", "scoring", "municipal", "knowledge")
+# The search providers (hokan.core.search.quota) and the municipal OCR quota (document 003
+# §5.3) have a scope each, so that each provider's monthly/daily quota is counted apart.
+SCOPES = (LEADS_SCOPE, "estimate", "scoring", "municipal", "knowledge",
+          "search_brave", "search_perplexity", "search_google", "municipal_ocr")
 # Shown in `hokan usage` and on the admin usage page (user-facing: Japanese).
 SCOPE_LABELS = {
     LEADS_SCOPE: "営業リスト補完",
@@ -108,6 +113,10 @@ SCOPE_LABELS = {
     "scoring": "スコアリング",
     "municipal": "自治体情報",
     "knowledge": "ナレッジ",
+    "search_brave": "検索 (Brave)",
+    "search_perplexity": "検索 (Perplexity)",
+    "search_google": "検索 (Google CSE)",
+    "municipal_ocr": "自治体情報 OCR",
 }
 
 
@@ -651,17 +660,18 @@ class RedisLedger:
 UsageLedger = DatabaseLedger | RedisLedger
 
 
-def get_ledger(scope: str = LEADS_SCOPE) -> UsageLedger:
+def get_ledger(scope: str = LEADS_SCOPE, *, limits: Limits | None = None) -> UsageLedger:
     """The ledger of ``scope`` (one of ``SCOPES``; default "leads") for this deployment:
-    ``RedisLedger`` when REDIS_URL is set, else ``DatabaseLedger``; limits from the settings.
+    ``RedisLedger`` when REDIS_URL is set, else ``DatabaseLedger``; limits from the settings
+    unless ``limits`` are given (the free-tier quotas of hokan.municipal.quotas).
 
     Raises:
         ValueError: unknown scope.
         ImproperlyConfigured: a limit setting of the scope is negative or not a number.
     """
     if settings.REDIS_URL:
-        return RedisLedger(scope=scope)
-    return DatabaseLedger(scope=scope)
+        return RedisLedger(limits, scope=scope)
+    return DatabaseLedger(limits, scope=scope)
 
 
 def snapshots(*, day: dt.date | None = None) -> list[UsageSnapshot]:

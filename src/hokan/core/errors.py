@@ -33,6 +33,11 @@ core::
     │   ├── DocumentUnreadable(reason)                                 core.errors
     │   ├── DocumentTimeout(seconds)                                   core.errors
     │   └── OcrUnavailable(engine, reason)                             core.errors
+    ├── SearchError(provider)                                          core.errors
+    │   ├── SearchConfigError                                          core.errors
+    │   ├── SearchUnavailable(retry_after_s, status_code)  [also TransientError]  core.errors
+    │   ├── SearchRequestError(status_code)                            core.errors
+    │   └── SearchFailed(failures)                                     core.errors
     ├── ApiKeyMissing                                                  core.api_keys
     └── ApiKeyRejected                                                 core.api_keys
 
@@ -367,3 +372,49 @@ class OcrUnavailable(DocumentError):
         super().__init__(message, source=source)
         self.engine = engine
         self.reason = reason
+
+
+# --- web search (hokan.core.search) ---------------------------------------------------------
+class SearchError(HokanError):
+    """A web search (``hokan.core.search``) failed. provider: "brave" | "perplexity" | "google" |
+    "snapshot" (or "auto" for the whole chain); the message (Japanese) names it and says why."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class SearchConfigError(SearchError):
+    """The provider cannot be used: key missing, unknown provider name, Google CSE past its
+    2027-01-01 cut-off, snapshot folder unreadable. Never retried."""
+
+
+class SearchUnavailable(SearchError, TransientError):
+    """429, 5xx, timeout, connection error or an unreadable (non-JSON) answer: worth trying
+    later or with the next provider. retry_after_s: the provider's Retry-After (seconds) or
+    None; status_code: HTTP status, None for timeouts and connection errors."""
+
+    def __init__(
+        self, message: str, *, provider: str, retry_after_s: float | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after_s = retry_after_s
+        self.status_code = status_code
+
+
+class SearchRequestError(SearchError):
+    """A 4xx other than 429 (401/403: the key was refused): final for this provider."""
+
+    def __init__(self, message: str, *, provider: str, status_code: int) -> None:
+        super().__init__(message, provider=provider)
+        self.status_code = status_code
+
+
+class SearchFailed(SearchError):
+    """Every provider of the chain failed or found nothing. failures: [(provider, reason)] in
+    the order tried (reason: Japanese; "0件" when it answered with no result); the message
+    lists them all."""
+
+    def __init__(self, message: str, *, provider: str = "auto", failures: list[tuple[str, str]]) -> None:
+        super().__init__(message, provider=provider)
+        self.failures = failures
