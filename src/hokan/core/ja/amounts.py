@@ -79,14 +79,20 @@ def _fold(text: str) -> str:
     return "".join(out)
 
 
-def _arabic_value(number: str) -> tuple[int, int] | None:
-    """("1億2,000万") -> (120000000, 10000); units must decrease; None when not a number."""
+ARABIC_UNITS: dict[str, int] = {"千万": 10**7, "百万": 10**6, "兆": 10**12, "億": 10**8, "万": 10**4, "千": 1000, "百": 100}
+
+
+def arabic_decimal(number: str) -> tuple[Decimal, Decimal] | None:
+    """("1億2,000万") -> (Decimal(120000000), Decimal(10000)): the exact value of an Arabic-digit
+    number with 万進法 units (thousands commas allowed, decimals kept exact: "1.25万" -> 12500),
+    and the value of its last written digit. Units must strictly decrease left to right. Zero
+    is a value here (a dashboard's ``¥0``); None when ``number`` is not such a number."""
     total = Decimal(0)
     precision: Decimal | None = None
     last_unit: int | None = None
     pos = 0
     for m in re.finditer(rf"({_ARABIC})\s*({_ARABIC_UNIT})", number):
-        unit = {"千万": 10**7, "百万": 10**6, "兆": 10**12, "億": 10**8, "万": 10**4, "千": 1000, "百": 100}[m.group(2)]
+        unit = ARABIC_UNITS[m.group(2)]
         if last_unit is not None and unit >= last_unit:
             return None
         digits = m.group(1).replace(",", "")
@@ -107,9 +113,17 @@ def _arabic_value(number: str) -> tuple[int, int] | None:
         total += value
         decimals = len(digits.split(".")[1]) if "." in digits else 0
         precision = Decimal(1) / (Decimal(10) ** decimals)
-    if precision is None or total <= 0:
+    if precision is None:
         return None
-    return int(total), max(1, int(precision))
+    return total, precision
+
+
+def _arabic_value(number: str) -> tuple[int, int] | None:
+    """("1億2,000万") -> (120000000, 10000); units must decrease; None when not a number."""
+    read = arabic_decimal(number)
+    if read is None or read[0] <= 0:
+        return None
+    return int(read[0]), max(1, int(read[1]))
 
 
 def kanji_number(text: str) -> tuple[int, int] | None:

@@ -1,0 +1,60 @@
+"""``hokan knowledge ocr`` and ``hokan knowledge backfill`` (issue 12 §2, §6, §7).
+
+Registered on the knowledge typer app (``hokan.knowledge.command.app``) by importing this module
+there. The readers are imported inside the commands, so ``hokan --help`` loads no OCR model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hokan.knowledge.command import app
+
+UNIT_JA = {"JPY": "円", "USD": "米ドル", "count": "件数", "number": "数値", "percent": "%", "ratio": "倍",
+           "seconds": "秒", "time_of_day": "時刻", "date": "日付"}  # fmt: skip
+
+
+@app.command("ocr", help="売上ダッシュボードのスクリーンショット（または売上の JSON / CSV エクスポート）から数値を読み取ります。")
+def ocr(
+    file: Path = typer.Argument(..., help="画像（PNG / JPEG / WebP …）、または JSON / CSV の売上エクスポート"),
+    output_format: str = typer.Option("json", "--format", help="出力形式: json / table"),
+    engine: str | None = typer.Option(None, "--engine", help="OCR エンジン（ppocrv6 / ppocrv5 / tesseract）。既定は HOKAN_OCR_ENGINES"),
+    refresh: bool = typer.Option(False, "--refresh", help="OCR のキャッシュを使わずに読み直す"),
+) -> None:
+    from hokan.core.documents import get_engine
+    from hokan.core.errors import DocumentError, InputError
+    from hokan.knowledge.sales_data_ingester import metrics_from_export, read_screenshot
+
+    if output_format not in ("json", "table"):
+        raise typer.BadParameter("json / table のいずれかを指定してください", param_hint="--format")
+    try:
+        if file.suffix.lower() in (".json", ".csv"):
+            reading = metrics_from_export(file.read_bytes(), name=str(file))
+        else:
+            reading = read_screenshot(file, engines=[get_engine(engine)] if engine else None, refresh=refresh)
+    except (DocumentError, InputError) as exc:
+        typer.echo(f"読み取れませんでした: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"読み取れませんでした: {file}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    if output_format == "json":
+        typer.echo(json.dumps({"text": reading.text, "metrics": [m.to_dict() for m in reading.metrics]},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    console = Console()
+    table = Table(title=f"{escape(reading.source)}  （{len(reading.metrics)} 件、OCR: {reading.engine or 'なし'}）")
+    for header in ("見出し", "指標", "値", "単位", "表示", "行", "確度"):
+        table.add_column(header, overflow="fold")
+    for m in reading.metrics:
+        table.add_row(escape(m.label or "（なし）"), m.metric or "-", str(m.value), UNIT_JA.get(m.unit, m.unit),
+                      escape(m.shown), escape(m.row or ""), f"{m.confidence:.2f}" + ("" if m.verified else " 未検証"))
+    console.print(table)
+    for problem in reading.problems:
+        console.print(f"[yellow]スキップ:[/yellow] {escape(problem)}")
