@@ -76,6 +76,14 @@ estimate::
     LLMOutputError
     └── InvalidAnswer                                                  estimate.adapters
 
+knowledge::
+
+    HokanError
+    └── KnowledgeError                                                 knowledge.errors
+        ├── AnalysisInvalid(problems, source)                          knowledge.errors
+        ├── KnowledgeStoreUnavailable(reason)                          knowledge.errors
+        └── SnapshotError                                              knowledge.errors
+
 Whether an error is retried depends on its type, never on its message: retry code names
 ``TransientError`` (a provider or server busy or down, a timeout, a shared limit used up; its
 ``retry_after_s`` is the wait asked for, or None), or one of its subclasses when only that
