@@ -185,6 +185,10 @@ class HttpSearchProvider(SearchProvider):
     def _parse(self, data: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
         """(url, title, snippet) triples in the provider's order, unvalidated."""
 
+    def _auth_refused(self, response: httpx.Response) -> bool:
+        """Whether a non-200 answer means "the key was refused" (401/403; providers add theirs)."""
+        return response.status_code in (401, 403)
+
     def _transient_status(self, response: httpx.Response) -> bool:
         """Whether a non-200 answer means "busy, try later" (429, 5xx; Google adds 403 quota)."""
         return response.status_code == 429 or response.status_code >= 500
@@ -249,7 +253,7 @@ class HttpSearchProvider(SearchProvider):
                     provider=self.name, retry_after_s=retry_after, status_code=status,
                 )
             permit.report(Outcome.ERROR)
-            if status in (401, 403):
+            if self._auth_refused(response):
                 raise SearchRequestError(
                     f"{self.label} が API キーを拒否しました（HTTP {status}）。キーの設定を確認してください",
                     provider=self.name, status_code=status,

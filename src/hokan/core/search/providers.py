@@ -68,6 +68,11 @@ class BraveSearch(HttpSearchProvider):
         params = {"q": q[:400], "count": str(count), "country": "JP", "search_lang": "jp", "ui_lang": "ja-JP"}
         return http.get("/res/v1/web/search", params=params)
 
+    def _auth_refused(self, response: httpx.Response) -> bool:
+        # Brave answers an unknown token with 422 and error code SUBSCRIPTION_TOKEN_INVALID.
+        return super()._auth_refused(response) or (
+            response.status_code == 422 and "SUBSCRIPTION_TOKEN_INVALID" in response.text)
+
     def _parse(self, data: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
         web = data.get("web") or {}
         return [(r.get("url"), r.get("title"), r.get("description")) for r in web.get("results") or []
@@ -135,6 +140,10 @@ class GoogleCustomSearch(HttpSearchProvider):
         if site:
             params.update(siteSearch=site, siteSearchFilter="i")
         return http.get("/customsearch/v1", params=params)
+
+    def _auth_refused(self, response: httpx.Response) -> bool:
+        # Google answers a wrong key with 400 and reason keyInvalid.
+        return super()._auth_refused(response) or (response.status_code == 400 and "keyInvalid" in response.text)
 
     def _transient_status(self, response: httpx.Response) -> bool:
         if response.status_code == 403:
