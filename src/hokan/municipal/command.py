@@ -260,3 +260,4 @@ def export(
         console.print(f"{len(data)} 件の下書きを {output} に書き出しました")
     else:
         sys.stdout.write(text)
+app.add_typer(__import__("hokan.municipal.extract_command", fromlist=["app"]).app)  # extract, evaluate (extract_command.py)
