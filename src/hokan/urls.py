@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # /api/leads, /api/runs/{id}, /api/usage, /api/docs (issue 3 §4); namespace "leads-api".
     path("api/", leads_api.urls),
+    path("api/", __import__("hokan.municipal.api", fromlist=["api"]).api.urls),  # municipal (M1): /api/municipal/..., /api/admin/pdf/ocr
     # /api/v1/estimate/... and /health (design document 004 §3); its own Ninja namespace.
     path("", estimate_api.urls),
 ]

@@ -76,6 +76,13 @@ estimate::
     LLMOutputError
     └── InvalidAnswer                                                  estimate.adapters
 
+municipal::
+
+    HokanError
+    ├── RunConflict                                                    municipal.api
+    ├── DocumentFetchFailed                                            municipal.api
+    └── MunicipalNotFound                                              municipal.api
+
 knowledge::
 
     HokanError
