@@ -465,3 +465,27 @@ CRAWLER_CHROMIUM_PATH = envstr("CRAWLER_CHROMIUM_PATH", "/usr/bin/chromium")
 CRAWLER_MAX_PAGES = envint("CRAWLER_MAX_PAGES", "3")
 CRAWLER_MAX_LINKS_PER_PAGE = envint("CRAWLER_MAX_LINKS_PER_PAGE", "5")
 CRAWLER_TIMEOUT_S = envfloat("CRAWLER_TIMEOUT_S", "30")
+
+# --- scoring video/offline (S3): video mode (document 002 §1.2) and the offline scorer (issue 11 §7) ---
+# Video rows (a URL or a path ending in .mp4/.mov/.webm/...): the largest video downloaded or read
+# (bytes; Gemini's File API takes up to 2 GB on the free tier), the download timeout per phase,
+# the wait for the uploaded file to become ACTIVE (poll interval, limit; seconds), the upload chunk
+# (a multiple of 256 KiB), the least reserved per paid video call (USD; longer videos reserve
+# duration × 300 tokens/s at the model's price).
+HOKAN_SCORING_VIDEO_MAX_BYTES = envint("HOKAN_SCORING_VIDEO_MAX_BYTES", str(500 * 1024 * 1024))
+HOKAN_SCORING_VIDEO_DOWNLOAD_TIMEOUT_S = envfloat("HOKAN_SCORING_VIDEO_DOWNLOAD_TIMEOUT_S", "60")
+HOKAN_SCORING_VIDEO_POLL_INTERVAL_S = envfloat("HOKAN_SCORING_VIDEO_POLL_INTERVAL_S", "5")
+HOKAN_SCORING_VIDEO_ACTIVE_TIMEOUT_S = envfloat("HOKAN_SCORING_VIDEO_ACTIVE_TIMEOUT_S", "600")
+HOKAN_SCORING_VIDEO_UPLOAD_CHUNK_BYTES = envint("HOKAN_SCORING_VIDEO_UPLOAD_CHUNK_BYTES", str(8 * 1024 * 1024))
+HOKAN_SCORING_VIDEO_COST_PER_CALL_USD = envdecimal("HOKAN_SCORING_VIDEO_COST_PER_CALL_USD", "0.10")
+# Local video paths are read only under this folder ("" = local paths refused).
+HOKAN_SCORING_VIDEO_LOCAL_ROOT = envstr("HOKAN_SCORING_VIDEO_LOCAL_ROOT", "")
+# Records of uploads in progress and temporary downloads, so a killed run's leftovers are deleted
+# on the next start ("" = $HOKAN_DATA_DIR/scoring/video).
+HOKAN_SCORING_VIDEO_STATE_DIR = envstr("HOKAN_SCORING_VIDEO_STATE_DIR", "")
+# Offline scorer (method "embedding", used when no LLM key is set): utterances embedded per batch,
+# and the calibration of cosine similarity to a 0–1 score, sigmoid(slope × (cos − midpoint))
+# (docs/perf/scoring_offline.md explains the fit); scale 1–5 is 1 + 4 × that.
+HOKAN_SCORING_OFFLINE_BATCH_SIZE = envint("HOKAN_SCORING_OFFLINE_BATCH_SIZE", "64")
+HOKAN_SCORING_OFFLINE_SLOPE = envfloat("HOKAN_SCORING_OFFLINE_SLOPE", "40")
+HOKAN_SCORING_OFFLINE_MIDPOINT = envfloat("HOKAN_SCORING_OFFLINE_MIDPOINT", "0.86")

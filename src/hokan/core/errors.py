@@ -21,7 +21,8 @@ core::
     │   ├── LLMTransientError(retry_after_s, status_code)  [also TransientError]  core.errors
     │   │   └── LLMDeadlineExceeded(deadline_s, attempts)              core.errors
     │   ├── LLMRequestError(status_code)                               core.errors
-    │   └── LLMOutputError(schema_name, raw_output, usage)             core.errors
+    │   ├── LLMOutputError(schema_name, raw_output, usage)             core.errors
+    │   └── GeminiFileNotActive(file_name, state, reason)              core.llm.gemini_files
     ├── BudgetExceeded(scope, limit, spent, ledger_scope)              core.errors
     ├── AlreadyPaid(key, status)                                       core.errors
     ├── InputError(source, row, field, reason)                         core.errors
@@ -61,6 +62,12 @@ leads::
     ├── EditInvalid(problems)                                          leads.edit
     └── Conflict                                                       leads.api
 
+scoring::
+
+    HokanError
+    └── VideoError(source, reason)                                     scoring.video
+        └── VideoUnavailable(retry_after_s)  [also TransientError]     scoring.video
+
 estimate::
 
     HokanError
@@ -75,13 +82,6 @@ estimate::
         └── NotionUnavailable(retry_after_s)  [also TransientError]    estimate.notion
     LLMOutputError
     └── InvalidAnswer                                                  estimate.adapters
-
-municipal::
-
-    HokanError
-    ├── RunConflict                                                    municipal.api
-    ├── DocumentFetchFailed                                            municipal.api
-    └── MunicipalNotFound                                              municipal.api
 
 knowledge::
 

@@ -29,6 +29,11 @@ Images (vision): ``JsonRequest.images`` follow the user text as parts
 ``{"inlineData": {"mimeType": "image/png", "data": <base64>}}`` (inline data, whole request
 under 20 MB; https://ai.google.dev/gemini-api/docs/image-understanding).
 
+Files (video, large media; ``complete_json(..., files=[FileRef(uri, mime_type)])``): files
+uploaded through the File API (``hokan.core.llm.gemini_files``) follow the user text as parts
+``{"fileData": {"mimeType": "video/mp4", "fileUri": "https://.../v1beta/files/abc"}}``
+(https://ai.google.dev/api/caching#FileData; the file must be ACTIVE).
+
 Embeddings (https://ai.google.dev/api/embeddings)::
 
     POST {base_url}/v1beta/models/{model}:batchEmbedContents
@@ -60,6 +65,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -91,6 +97,18 @@ GEMINI_PRICES: dict[str, Price] = {
     "gemini-embedding-001": Price(Decimal("0.15"), Decimal("0")),
 }
 _RETRY_DELAY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file uploaded through the Gemini File API, referenced in a prompt (a ``fileData`` part).
+
+    uri: the File resource's ``uri`` ("https://generativelanguage.googleapis.com/v1beta/files/abc").
+    mime_type: its MIME type, e.g. "video/mp4".
+    """
+
+    uri: str
+    mime_type: str
 
 
 class GeminiClient:
@@ -170,8 +188,11 @@ class GeminiClient:
         timeout_s: float | None = None,
         deadline: Deadline | float | None = None,
         deadline_s: float | None = None,
+        files: Sequence[FileRef] = (),
     ) -> Completion:
         """Ask for one JSON object; see ``LLMClient.complete_json``.
+
+        files: File API files sent after the user text (and images) as ``fileData`` parts.
 
         Raises:
             LLMConfigError: 401/403/404, or the base URL refused by the SSRF guard.
@@ -183,7 +204,8 @@ class GeminiClient:
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         url = f"{self.base_url}/v1beta/models/{self.model}:generateContent"
         body, attempts = self.retry_policy.call(
-            lambda left: self._post(url, self.payload(request), capped_timeout(timeout, left), request.schema_name),
+            lambda left: self._post(url, self.payload(request, files), capped_timeout(timeout, left),
+                                    request.schema_name),
             provider=self.provider, sleep=self._sleep, deadline=self._deadline(deadline, deadline_s),
         )
         return self._completion(request, body, attempts)
@@ -222,8 +244,8 @@ class GeminiClient:
     def _deadline(self, deadline: Deadline | float | None, deadline_s: float | None) -> Deadline | None:
         return Deadline.of(deadline=deadline, deadline_s=deadline_s, default_s=self.deadline_s, clock=self._clock)
 
-    def payload(self, request: JsonRequest) -> dict[str, Any]:
-        """The JSON body of a ``generateContent`` request for ``request``."""
+    def payload(self, request: JsonRequest, files: Sequence[FileRef] = ()) -> dict[str, Any]:
+        """The JSON body of a ``generateContent`` request for ``request`` (and File API ``files``)."""
         config: dict[str, Any] = {"responseMimeType": "application/json"}
         if request.schema:
             config["responseJsonSchema"] = request.schema
@@ -233,6 +255,7 @@ class GeminiClient:
             config["maxOutputTokens"] = request.max_output_tokens
         parts: list[dict[str, Any]] = [{"text": request.user}]
         parts += [{"inlineData": {"mimeType": image.mime, "data": image.base64()}} for image in request.images]
+        parts += [{"fileData": {"mimeType": ref.mime_type, "fileUri": ref.uri}} for ref in files]
         body: dict[str, Any] = {
             "contents": [{"role": "user", "parts": parts}],
             "generationConfig": config,
@@ -271,24 +294,7 @@ class GeminiClient:
         return body
 
     def _status_error(self, response: httpx.Response) -> Exception:
-        status = response.status_code
-        error: dict[str, Any] = {}
-        try:
-            data = response.json()
-            error = data.get("error") or {} if isinstance(data, dict) else {}
-        except ValueError:
-            pass
-        detail = str(error.get("message") or response.text[:200])
-        if status in (408, 429) or status >= 500:
-            retry_after = parse_retry_after(response.headers)
-            if retry_after is None:
-                retry_after = _retry_info_delay(error)
-            return LLMTransientError(f"gemini: HTTP {status}: {detail}", provider="gemini",
-                                     status_code=status, retry_after_s=retry_after)
-        if status in (401, 403, 404):
-            return LLMConfigError(f"gemini: HTTP {status}(APIキー・権限・モデル名を確認してください): {detail}",
-                                  provider="gemini")
-        return LLMRequestError(f"gemini: HTTP {status}: {detail}", provider="gemini", status_code=status)
+        return status_error(response)
 
     # --- the answer ------------------------------------------------------------------------------------
     def _completion(self, request: JsonRequest, body: dict[str, Any], attempts: int) -> Completion:
@@ -313,6 +319,30 @@ class GeminiClient:
         if price is None:
             return Usage(input_tokens, output_tokens, Decimal("0"), "none", calls=1)
         return Usage(input_tokens, output_tokens, price.cost_usd(input_tokens, output_tokens), "price_table", calls=1)
+
+
+def status_error(response: httpx.Response) -> Exception:
+    """The error for a Gemini API answer with status >= 400 (also the File API's, same body):
+    408/429/5xx → LLMTransientError (``retry_after_s`` from Retry-After or ``RetryInfo``),
+    401/403/404 → LLMConfigError, other 4xx → LLMRequestError."""
+    status = response.status_code
+    error: dict[str, Any] = {}
+    try:
+        data = response.json()
+        error = data.get("error") or {} if isinstance(data, dict) else {}
+    except ValueError:
+        pass
+    detail = str(error.get("message") or response.text[:200])
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(response.headers)
+        if retry_after is None:
+            retry_after = _retry_info_delay(error)
+        return LLMTransientError(f"gemini: HTTP {status}: {detail}", provider="gemini",
+                                 status_code=status, retry_after_s=retry_after)
+    if status in (401, 403, 404):
+        return LLMConfigError(f"gemini: HTTP {status}(APIキー・権限・モデル名を確認してください): {detail}",
+                              provider="gemini")
+    return LLMRequestError(f"gemini: HTTP {status}: {detail}", provider="gemini", status_code=status)
 
 
 def _candidate_text(body: dict[str, Any]) -> str:
