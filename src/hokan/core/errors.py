@@ -83,6 +83,13 @@ estimate::
     LLMOutputError
     └── InvalidAnswer                                                  estimate.adapters
 
+municipal::
+
+    HokanError
+    ├── RunConflict                                                    municipal.api
+    ├── DocumentFetchFailed                                            municipal.api
+    └── MunicipalNotFound                                              municipal.api
+
 knowledge::
 
     HokanError
