@@ -489,3 +489,30 @@ HOKAN_SCORING_VIDEO_STATE_DIR = envstr("HOKAN_SCORING_VIDEO_STATE_DIR", "")
 HOKAN_SCORING_OFFLINE_BATCH_SIZE = envint("HOKAN_SCORING_OFFLINE_BATCH_SIZE", "64")
 HOKAN_SCORING_OFFLINE_SLOPE = envfloat("HOKAN_SCORING_OFFLINE_SLOPE", "40")
 HOKAN_SCORING_OFFLINE_MIDPOINT = envfloat("HOKAN_SCORING_OFFLINE_MIDPOINT", "0.86")
+
+# --- knowledge sales/api (K2): screenshots, screen recordings, the external API, backfill (issue 12 §2, §3, §5, §6) ---
+# Screen recordings (pattern B): frames sampled per second of video, at most this many frames per
+# video (a longer one is sampled more sparsely over its whole length), the time one video may take
+# (seconds), the largest video file (bytes), and the perceptual-hash distance (dhash 32x32, bits)
+# under which a frame whose pixels are also unchanged is a near-duplicate and not read again.
+HOKAN_KNOWLEDGE_SCREEN_FPS = envfloat("HOKAN_KNOWLEDGE_SCREEN_FPS", "1")
+HOKAN_KNOWLEDGE_SCREEN_MAX_FRAMES = envint("HOKAN_KNOWLEDGE_SCREEN_MAX_FRAMES", "300")
+HOKAN_KNOWLEDGE_SCREEN_MAX_SECONDS = envfloat("HOKAN_KNOWLEDGE_SCREEN_MAX_SECONDS", "600")
+HOKAN_KNOWLEDGE_SCREEN_MAX_BYTES = envint("HOKAN_KNOWLEDGE_SCREEN_MAX_BYTES", str(500 * 1024 * 1024))
+HOKAN_KNOWLEDGE_SCREEN_HASH_DISTANCE = envint("HOKAN_KNOWLEDGE_SCREEN_HASH_DISTANCE", "12")
+# Ask the vision LLM (profile "knowledge", ledger scope "knowledge") to label the figures the rules
+# could not; off by default (offline).
+HOKAN_KNOWLEDGE_VISION_LABELS = envbool("HOKAN_KNOWLEDGE_VISION_LABELS", "false")
+# External API uploads (/api/v1/external/...): the largest file, the most files per request, the
+# largest analysis JSON (bytes). Images are also held to HOKAN_DOCUMENTS_MAX_PIXELS.
+HOKAN_KNOWLEDGE_UPLOAD_MAX_BYTES = envint("HOKAN_KNOWLEDGE_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))
+HOKAN_KNOWLEDGE_UPLOAD_MAX_FILES = envint("HOKAN_KNOWLEDGE_UPLOAD_MAX_FILES", "10")
+HOKAN_KNOWLEDGE_ANALYSIS_MAX_BYTES = envint("HOKAN_KNOWLEDGE_ANALYSIS_MAX_BYTES", str(5 * 1024 * 1024))
+# Backfill (document 001 §4.1): items per page (Azure list_blobs / the API's page size), the largest
+# item (bytes), and Azure Blob Storage: a connection string (secret; env only) or an account URL.
+HOKAN_KNOWLEDGE_BACKFILL_PAGE_SIZE = envint("HOKAN_KNOWLEDGE_BACKFILL_PAGE_SIZE", "100")
+HOKAN_KNOWLEDGE_BACKFILL_MAX_ITEM_BYTES = envint("HOKAN_KNOWLEDGE_BACKFILL_MAX_ITEM_BYTES", str(20 * 1024 * 1024))
+AZURE_STORAGE_CONNECTION_STRING = envstr("AZURE_STORAGE_CONNECTION_STRING", "")
+AZURE_STORAGE_ACCOUNT_URL = envstr("AZURE_STORAGE_ACCOUNT_URL", "")
+# Bearer token / API key sent to --source api (Authorization: Bearer …); env only.
+HOKAN_KNOWLEDGE_BACKFILL_API_TOKEN = envstr("HOKAN_KNOWLEDGE_BACKFILL_API_TOKEN", "")

@@ -58,3 +58,50 @@ def ocr(
     console.print(table)
     for problem in reading.problems:
         console.print(f"[yellow]スキップ:[/yellow] {escape(problem)}")
+
+
+METRIC_JA = {"viewers": "視聴者数", "likes": "いいね", "comments": "コメント"}
+
+
+@app.command("screen", help="画面収録の動画から視聴者数・いいね・コメントの推移を読み取ります（パターンB）。")
+def screen(
+    video: Path = typer.Argument(..., help="画面収録の動画（MP4 / MOV / WebM …）"),
+    fps: float | None = typer.Option(None, "--fps", help="1秒あたりに読むフレーム数（既定 HOKAN_KNOWLEDGE_SCREEN_FPS）"),
+    output_format: str = typer.Option("table", "--format", help="出力形式: table / json"),
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hokan.core.errors import DocumentError
+    from hokan.knowledge.screen_metrics_extractor import extract_screen_metrics
+
+    if output_format not in ("json", "table"):
+        raise typer.BadParameter("json / table のいずれかを指定してください", param_hint="--format")
+    console = Console(stderr=output_format == "json")
+    with Progress(TextColumn("フレームを読み取り中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:  # fmt: skip
+        task = progress.add_task("frames", total=None)
+        try:
+            result = extract_screen_metrics(video, fps=fps,
+                                            on_frame=lambda done, total: progress.update(task, completed=done, total=total))
+        except DocumentError as exc:
+            progress.stop()
+            typer.echo(f"読み取れませんでした: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if output_format == "json":
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    out = Console()
+    out.print(f"{escape(result.source)}: {result.duration_s:g} 秒、{result.frames_sampled} フレームを確認、"
+              f"{result.frames_read} フレームを OCR（{result.fps:g} fps）", highlight=False, soft_wrap=True)  # fmt: skip
+    if result.stopped:
+        out.print(f"[yellow]{escape(result.stopped)}[/yellow]")
+    table = Table(title="指標の推移")
+    for header in ("指標", "件数", "最初", "最後", "最大（秒）", "平均", "1分あたりの増加"):
+        table.add_column(header)
+    for metric, t in result.trends.items():
+        growth = "-" if t.growth_per_minute is None else f"{t.growth_per_minute:+,.1f}"
+        table.add_row(METRIC_JA.get(metric, metric), str(t.samples), f"{t.first:,}", f"{t.last:,}",
+                      f"{t.peak:,}（{t.peak_t_s:g}）", f"{t.average:,.1f}", growth)  # fmt: skip
+    out.print(table)
+    for problem in result.problems:
+        out.print(f"[yellow]スキップ:[/yellow] {escape(problem)}")
