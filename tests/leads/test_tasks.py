@@ -356,11 +356,14 @@ def test_two_workers_finish_a_run_through_500s_and_a_429_storm(e2e, webhook_rece
 
 @pytest.mark.slow
 def test_a_provider_that_is_down_stops_the_run_and_a_celery_retry_resumes_it(e2e, webhook_receiver):
-    wait_s = 3
+    # The outage outlasts every call's one retry (sent ~2-4 s after its 503) by 2 s, so no thread of
+    # the first attempt gets an answer after the stop (a straggler did at 4 s on a loaded machine:
+    # 2026-12-01), and it ends well before the resumed attempt (>= wait_s after the stop).
+    wait_s = 8
     provider = faulty()
     service = e2e(provider, HOKAN_LLM_RATE_LIMIT_WAIT_S=str(wait_s), HOKAN_LLM_MAX_RETRIES="1", **FAST)
     service.helper("seed", "6")
-    provider.outage(4.0)  # longer than a call's retry (one retry after ~2-4 s of backoff)
+    provider.outage(6.0)
     service.start_worker("w1")
     service.helper("enqueue")
     state = service.wait_for_run("succeeded", timeout_s=120)
