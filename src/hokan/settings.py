@@ -516,3 +516,27 @@ AZURE_STORAGE_CONNECTION_STRING = envstr("AZURE_STORAGE_CONNECTION_STRING", "")
 AZURE_STORAGE_ACCOUNT_URL = envstr("AZURE_STORAGE_ACCOUNT_URL", "")
 # Bearer token / API key sent to --source api (Authorization: Bearer …); env only.
 HOKAN_KNOWLEDGE_BACKFILL_API_TOKEN = envstr("HOKAN_KNOWLEDGE_BACKFILL_API_TOKEN", "")
+
+# --- scoring sheets/batch (S2): Google Sheets input and writer, batch mode (hokan.scoring.sheets / .batch) ---
+# The service account of Google Sheets: the key JSON itself, or a path to the key file (secrets: environment only).
+GOOGLE_SERVICE_ACCOUNT_JSON = envstr("GOOGLE_SERVICE_ACCOUNT_JSON", "")
+GOOGLE_SERVICE_ACCOUNT_FILE = envstr("GOOGLE_SERVICE_ACCOUNT_FILE", "")
+# The Sheets API origin ("" = https://sheets.googleapis.com; tests point it at a local fake).
+HOKAN_SHEETS_API_BASE_URL = envstr("HOKAN_SHEETS_API_BASE_URL", "")
+# Google's quota: 60 read / 60 write requests per minute per user, 300 of each per project
+# (shared by every process through hokan.core.ratelimit).
+HOKAN_SHEETS_USER_WRITES_PER_MIN = envint("HOKAN_SHEETS_USER_WRITES_PER_MIN", "60")
+HOKAN_SHEETS_PROJECT_WRITES_PER_MIN = envint("HOKAN_SHEETS_PROJECT_WRITES_PER_MIN", "300")
+# Retries of a Sheets request after a 429 / 5xx / timeout, the longest backoff step, the timeout, the answer cap.
+HOKAN_SHEETS_MAX_RETRIES = envint("HOKAN_SHEETS_MAX_RETRIES", "5")
+HOKAN_SHEETS_BACKOFF_MAX_S = envfloat("HOKAN_SHEETS_BACKOFF_MAX_S", "64")
+HOKAN_SHEETS_TIMEOUT_S = envfloat("HOKAN_SHEETS_TIMEOUT_S", "60")
+HOKAN_SHEETS_MAX_BYTES = envint("HOKAN_SHEETS_MAX_BYTES", str(128 * 1024 * 1024))
+# Batch mode (--mode batch, OpenAI Batch API / Gemini Batch): seconds between two polls of a
+# submitted batch, the longest wait for its results (24 h window + margin), requests per batch file.
+HOKAN_SCORING_BATCH_POLL_INTERVAL_S = envfloat("HOKAN_SCORING_BATCH_POLL_INTERVAL_S", "60")
+HOKAN_SCORING_BATCH_MAX_WAIT_S = envfloat("HOKAN_SCORING_BATCH_MAX_WAIT_S", str(26 * 3600))
+HOKAN_SCORING_BATCH_MAX_REQUESTS = envint("HOKAN_SCORING_BATCH_MAX_REQUESTS", "50000")
+# Where submitted batches are remembered (one JSON file per batch: id, input file, state), so a
+# restarted run polls the batch it submitted instead of paying for it again.
+HOKAN_SCORING_BATCH_DIR = Path(envstr("HOKAN_SCORING_BATCH_DIR", str(HOKAN_DATA_DIR / "scoring" / "batches"))).resolve()

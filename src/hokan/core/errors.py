@@ -65,8 +65,13 @@ leads::
 scoring::
 
     HokanError
-    └── VideoError(source, reason)                                     scoring.video
-        └── VideoUnavailable(retry_after_s)  [also TransientError]     scoring.video
+    ├── VideoError(source, reason)                                     scoring.video
+    │   └── VideoUnavailable(retry_after_s)  [also TransientError]     scoring.video
+    └── SheetsError(url)                                               scoring.sheets
+        ├── SheetsConfigError                                          scoring.sheets
+        ├── SheetsAccessError(status_code)                             scoring.sheets
+        ├── SheetsUnavailable(retry_after_s)  [also TransientError]    scoring.sheets
+        └── SheetsWriteError(rows, status_code)                        scoring.sheets
 
 estimate::
 
