@@ -1,7 +1,8 @@
 """Step 4 of the fetch flow (document 003 §4.1 step 5, §9): a fetched page into text.
 
 - HTML → its visible text (``hokan.core.extract.html.visible_text``; the reference text of every
-  quote), other text types (Markdown, plain text) as they are;
+  quote), other text types (Markdown, plain text) as they are, Markdown without its emphasis
+  markers (``**``, ``__``);
 - PDF → its text layer, scanned pages → OCR; images → OCR: ``hokan.core.documents.read_document``
   (PP-OCR / Tesseract, limits, and its cache by the content's SHA-256, so a file read once is never
   read again). Every PDF or image read is also kept by URL (``DocumentText``, §9.2: the URL's
@@ -14,6 +15,7 @@ raises for the flow to record; it then tries the next URL (§5.4 「PDF OCR失�
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -25,6 +27,8 @@ from hokan.municipal.models import DocumentText
 PDF_TYPES = ("application/pdf",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 DOCUMENT_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
+# Markdown emphasis markers (**受付時間**): not part of what the page says.
+_MARKDOWN_EMPHASIS = re.compile(r"\*\*|__")
 
 
 @dataclass(frozen=True)
@@ -81,4 +85,7 @@ def page_text(page: Page) -> PageText:
     mime = page.content_type.split(";", 1)[0].strip().lower()
     if mime in ("text/html", "application/xhtml+xml") or "<html" in page.text[:2000].lower():
         return PageText(url=url, text=visible_text(page.text), kind="html", method="html", html=page.text)
-    return PageText(url=url, text=page.text, kind="text", method="text")
+    text = page.text
+    if "markdown" in mime or urlsplit(url).path.lower().endswith(".md"):
+        text = _MARKDOWN_EMPHASIS.sub("", text)
+    return PageText(url=url, text=text, kind="text", method="text")

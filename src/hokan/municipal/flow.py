@@ -27,13 +27,13 @@ Between two services the run waits HOKAN_MUNICIPAL_SERVICE_DELAY_S seconds (§5.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -61,20 +61,12 @@ StepCallback = Callable[[str, str], None]  # (service key, Japanese step descrip
 
 
 # --- the pieces a run uses ------------------------------------------------------------------------
-def llm_client(key: str) -> LLMClient | None:
-    """The municipal LLM (``get_client(profile="municipal")``) behind the ledger scope
-    "municipal" (each call reserved under ``{key}:{n}``) and the LLM cache; None offline."""
-    from hokan.core.budget import get_ledger
-    from hokan.core.llm import get_client
-    from hokan.core.llm.budgeted import BudgetedClient
-    from hokan.core.llm.cached import cached
+def llm_client() -> LLMClient | None:
+    """The municipal LLM behind the LLM cache, the ledger scope "municipal" and the shared rate
+    limiter (``hokan.municipal.extraction.municipal_llm``); None offline (no provider)."""
+    from hokan.municipal.extraction import municipal_llm
 
-    client = get_client(profile="municipal")
-    if not client.available:
-        return None
-    budgeted = BudgetedClient(client, ledger=get_ledger(SCOPE),
-                              estimate_usd=Decimal(str(settings.HOKAN_MUNICIPAL_COST_PER_CALL_USD)), key=key)
-    return cached(budgeted, scope=SCOPE)
+    return municipal_llm()
 
 
 def search_provider() -> Any:
@@ -103,66 +95,79 @@ class FlowContext:
             self.on_step(service, text)
 
 
-# --- extraction (M3's package) ---------------------------------------------------------------------
+# --- extraction (hokan.municipal.extraction) ------------------------------------------------------
 def _extract(ctx: FlowContext, municipality: Municipality, text: documents_step.PageText,
-             variables: Sequence[VariableSpec], fetched: Any) -> tuple[dict[str, dict[str, Any]], int]:
-    """({name: value dict}, paid LLM calls) for one page — cached by the page text's SHA-256."""
-    from hokan.municipal import extraction
+             variables: Sequence[VariableSpec], fetched: Any,
+             work_key: str) -> tuple[dict[str, dict[str, Any]], int, list[str]]:
+    """({name: value dict}, paid LLM calls, errors) for one page. A page text extracted before for
+    the same variables (``PageExtraction``, by the text's SHA-256) is answered from the table:
+    no LLM call (§4.2)."""
+    from hokan.municipal.extraction import extract_page_detailed
 
     names = sorted(spec.name for spec in variables)
     variables_key = hashlib.sha256(",".join(names).encode()).hexdigest()
     stored = PageExtraction.objects.filter(text_sha256=text.sha256, variables_key=variables_key,
                                            url=text.url[:2000]).first()
     if stored is not None:
-        return dict(stored.values), 0
-    result = extraction.extract_page(text=text.text, html=text.html, url=text.url, variables=list(variables),
-                                     client=ctx.llm, official=municipality.is_official_url(text.url),
-                                     last_modified=getattr(fetched, "last_modified", None))
+        return dict(stored.values), 0, []
+    result = extract_page_detailed(None if text.html else text.text, html=text.html or None, url=text.url,
+                                   variables=list(variables), llm=ctx.llm, last_modified=_last_modified(fetched),
+                                   official_domains=[municipality.official_host] if municipality.official_host else [],
+                                   work_key=work_key)
     values = {name: _value_dict(value) for name, value in result.values.items()}
-    calls = int(getattr(result, "llm_calls", 0))
     PageExtraction.objects.get_or_create(text_sha256=text.sha256, variables_key=variables_key, url=text.url[:2000],
-                                         defaults={"values": values, "llm_calls": calls})
-    return values, calls
+                                         defaults={"values": values, "llm_calls": result.llm_calls})
+    return values, result.llm_calls, list(result.errors)
+
+
+def _last_modified(page: Any) -> str | None:
+    headers = getattr(page, "headers", None) or {}
+    return headers.get("last-modified") if isinstance(headers, dict) else None
 
 
 def _value_dict(value: Any) -> dict[str, Any]:
-    """A core.fields FieldValue as the JSON of ``Draft.variables``."""
-    cleaned = value.value
-    if not isinstance(cleaned, (str, int, float, bool)) and cleaned is not None:
-        cleaned = str(cleaned)
-    observed = value.observed_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    return {"value": cleaned, "raw": value.raw, "quote": value.quote, "source_url": value.source_url,
-            "confidence": round(float(value.confidence), 3), "method": value.method, "extracted_at": observed,
-            "validated": True}
+    """An ExtractedValue as the JSON of ``Draft.variables`` (``models.VALUE_KEYS`` + normalized)."""
+    data = value.as_dict()
+    data["extracted_at"] = value.extracted_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    data["confidence"] = round(float(value.confidence), 3)
+    for name in ("value", "normalized"):
+        if data.get(name) is not None and not isinstance(data[name], (str, int, float, bool)):
+            data[name] = str(data[name])
+    return data
 
 
-def _keep_best(found: dict[str, dict[str, Any]], name: str, item: dict[str, Any]) -> None:
-    """Keep the better of two values for ``name``; a second source with the same value adds
-    +0.1 (§8.2 「複数ソースで一致」, once)."""
-    current = found.get(name)
-    if current is None:
-        found[name] = item
-        return
-    if current.get("value") == item.get("value") and current.get("source_url") != item.get("source_url"):
-        if not current.get("agreed"):
-            current["confidence"] = round(min(1.0, float(current["confidence"]) + 0.1), 3)
-            current["agreed"] = True
-        return
-    if float(item.get("confidence", 0)) > float(current.get("confidence", 0)):
-        found[name] = item
+def _merged(per_page: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The values of several pages merged by ``extraction.agree`` (most confident value; +0.1
+    when another source gives the same normalised value, §8.2)."""
+    from hokan.municipal.extraction import ExtractedValue, agree
+
+    def revive(name: str, item: dict[str, Any]) -> ExtractedValue:
+        stamp = dt.datetime.fromisoformat(str(item.get("extracted_at", "")).replace("Z", "+00:00"))
+        return ExtractedValue(variable=name, value=item.get("value"), raw=item.get("raw", ""),
+                              quote=item.get("quote", ""), source_url=item.get("source_url"),
+                              method=item.get("method", "rule"), confidence=float(item.get("confidence", 0)),
+                              extracted_at=stamp, validated=bool(item.get("validated")),
+                              normalized=item.get("normalized"), extractor=item.get("extractor", ""))
+
+    merged = agree([{name: revive(name, item) for name, item in page.items()} for page in per_page])
+    return {name: _value_dict(value) for name, value in merged.items()}
 
 
 # --- one service -----------------------------------------------------------------------------------
 def run_service(ctx: FlowContext, municipality: Municipality, service: Service, *,
-                idempotency_key: str = "") -> draft_step.ServiceOutcome:
+                work_key: str = "") -> draft_step.ServiceOutcome:
     """Steps 1–5 of the module docstring for one service; returns what was found (nothing is
     saved here). Errors of one URL are recorded and the next URL is tried; BudgetExceeded and
-    LLMConfigError propagate (they stop the whole run)."""
+    LLMConfigError propagate (they stop the whole run). work_key: part of the paid calls'
+    idempotency keys (the job, chunk and claim: a retried service is new paid work, while
+    answers already received come from the LLM cache)."""
+    work_key = work_key or new_key()
     outcome = draft_step.ServiceOutcome()
     variables = service_variables(service)
     key = service.key
     ctx.step(key, "検索クエリを作成中")
-    query = queries_step.build_query(municipality, service, variables, ctx.llm, idempotency_key=idempotency_key)
+    query = queries_step.build_query(municipality, service, variables, ctx.llm,
+                                     idempotency_key=f"municipal:query:{municipality.lgcode}:{key}:{work_key}")
     outcome.queries.append(query.text)
     outcome.llm_calls += query.llm_calls
     if query.error:
@@ -187,7 +192,7 @@ def run_service(ctx: FlowContext, municipality: Municipality, service: Service, 
         if not results:
             outcome.errors.append({"step": "search", "url": "", "message": f"検索結果が0件でした（{query.text}）"})
 
-    found: dict[str, dict[str, Any]] = {}
+    per_page: list[dict[str, dict[str, Any]]] = []
     wanted = list(variables)
     for result in results:
         if outcome.pages_read >= ctx.pages_per_service or not wanted:
@@ -212,19 +217,17 @@ def run_service(ctx: FlowContext, municipality: Municipality, service: Service, 
             continue
         ctx.step(key, f"抽出中 {url}")
         try:
-            values, calls = _extract(ctx, municipality, text, wanted, page)
+            values, calls, errors = _extract(ctx, municipality, text, wanted, page, work_key)
         except (BudgetExceeded, LLMConfigError):
             raise
         except HokanError as exc:
             outcome.errors.append({"step": "extract", "url": url, "message": f"抽出に失敗しました（{exc}）"})
             continue
         outcome.llm_calls += calls
-        for name, item in values.items():
-            _keep_best(found, name, item)
-        wanted = [spec for spec in variables if spec.name not in found]
-    for item in found.values():
-        item.pop("agreed", None)
-    outcome.values = found
+        outcome.errors.extend({"step": "extract", "url": url, "message": message} for message in errors)
+        per_page.append(values)
+        wanted = [spec for spec in wanted if spec.name not in values]
+    outcome.values = _merged(per_page)
     return outcome
 
 
@@ -256,7 +259,7 @@ def context_from_settings(*, key: str, sleep: Callable[[float], None] | None = N
         from hokan.municipal import quotas
 
         pages = min(pages, quotas.pages_per_service(free_tier))
-    return FlowContext(fetcher=fetcher_from_settings(), search=search_provider(), llm=llm_client(key),
+    return FlowContext(fetcher=fetcher_from_settings(), search=search_provider(), llm=llm_client(),
                        pages_per_service=pages, sleep=sleep or time.sleep, on_step=on_step)
 
 
@@ -273,7 +276,7 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
         if chunk.chunk_id > 0:
             ctx.sleep(float(settings.HOKAN_MUNICIPAL_SERVICE_DELAY_S))
         outcome = run_service(ctx, municipality, service,
-                              idempotency_key="")
+                              work_key=f"{job.public_id}:{chunk.chunk_id}:{chunk.claim_count}")
         names = [spec.name for spec in service_variables(service)]
         summary["services"] += 1
         summary["filled"] += len(outcome.values)
