@@ -12,7 +12,8 @@ An answer is kept only when (otherwise it is dropped, with a Japanese message in
 - its quote is in the page text (folded, whitespace-free comparison, :mod:`.text`);
 - its value is in its own quote (digits for a phone; any value but a boolean) — so an address
   pattern never becomes an e-mail and a "suggested" value not printed on the page never passes;
-- it is not vague and passes validation (done by the caller, ``extraction._accept``).
+- it is not vague and passes validation (done by the caller, ``extraction._accept``);
+- it is not the last item of a truncated answer that json-repair fixed up ("電" of "電話").
 
 An unusable answer (no JSON object) is asked again once with ``core.llm.REASK_INSTRUCTION``; a
 provider error, a closed budget (``BudgetExceeded``) or work already paid (``AlreadyPaid``) ends
@@ -123,7 +124,11 @@ def ask(llm: Any, *, lines: list[str], url: str | None, variables: list[Variable
     if completion is None:
         return answer
     page = haystack(lines)
-    data = completion.data if isinstance(completion.data, dict) else {}
+    data = dict(completion.data) if isinstance(completion.data, dict) else {}
+    if completion.repaired and data:  # a truncated answer fixed up by json-repair: the cut went through its last item
+        last = list(data)[-1]
+        data.pop(last)
+        answer.errors.append(f"{last}: AIの回答が途中で切れていたため採用しません")
     for spec in variables:
         item = data.get(spec.name)
         if isinstance(item, (str, int, float, bool)):
