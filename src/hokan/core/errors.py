@@ -93,7 +93,8 @@ municipal::
     HokanError
     ├── RunConflict                                                    municipal.api
     ├── DocumentFetchFailed                                            municipal.api
-    └── MunicipalNotFound                                              municipal.api
+    ├── MunicipalNotFound                                              municipal.api
+    └── CrawlError(url)                                                municipal.crawler
 
 knowledge::
 
