@@ -15,6 +15,7 @@ urlpatterns = [
     # /api/leads, /api/runs/{id}, /api/usage, /api/docs (issue 3 §4); namespace "leads-api".
     path("api/", leads_api.urls),
     path("api/", __import__("hokan.municipal.api", fromlist=["api"]).api.urls),  # municipal (M1): /api/municipal/..., /api/admin/pdf/ocr
+    path("api/v1/external/", __import__("hokan.knowledge.api", fromlist=["api"]).api.urls),  # knowledge (K2): analysis/store, sales/screenshot, retrieve, stats, livers, feedback
     # /api/v1/estimate/... and /health (design document 004 §3); its own Ninja namespace.
     path("", estimate_api.urls),
 ]

@@ -507,3 +507,30 @@ def label_with_llm(reading: SalesReading, image: bytes, *, mime: str = "image/pn
         metrics.append(Metric(label, metric, value, unit, shown, shown if verified else "", 0.5 if verified else 0.0,
                               source="llm", verified=verified))  # fmt: skip
     return replace(reading, metrics=tuple(metrics))
+
+
+# --- storing -----------------------------------------------------------------------------------
+_METHOD = {"screenshot": "ocr_rules", "recording": "ocr_rules", "llm": "ocr_llm", "csv": "export", "json": "export",
+           "api": "export"}  # fmt: skip
+
+
+def store_sales(analysis: Any, reading: SalesReading, *, source_ref: str = "") -> list[Any]:
+    """Store the sales fields of ``reading`` (``sales_fields``) on ``analysis`` (a VideoAnalysis)
+    through ``hokan.knowledge.service.record_sales_value``: with the figure as shown, the OCR
+    line or export cell as quote, the confidence and ``source_ref`` (file name / URL); a value
+    from a better source already stored (a manual edit, an export) is kept. Returns the rows
+    written."""
+    from hokan.knowledge.service import record_sales_value
+
+    rows = []
+    for metric, m in sales_fields(reading.metrics).items():
+        source = "screenshot" if m.source == "llm" else m.source
+        row = record_sales_value(
+            analysis, metric=metric, value=Decimal(str(m.value)), unit=m.unit, source=source,
+            shown=m.shown[:200], quote=m.quote, source_ref=(source_ref or reading.source)[:1000],
+            method=_METHOD.get(m.source, "ocr_rules"), confidence=Decimal(str(round(m.confidence, 3))),
+            verified=m.verified,
+        )  # fmt: skip
+        if row is not None:
+            rows.append(row)
+    return rows
