@@ -177,14 +177,14 @@ def test_precision_floor_on_the_labelled_pages(service_pages: Path):
         report = evaluate(service_pages, split=split)
         total = report.total
         assert total.precision is not None and total.precision >= 0.95, (split, report.mismatches)
-        for name, score in report.scores.items():
+        for name, score in report.fields.items():
             assert score.precision is None or score.precision >= 0.9, (split, name, report.mismatches)
     everything = evaluate(service_pages)
     assert everything.pages == 21
     assert evaluate(service_pages, split="held_out").pages == 9  # the governments of HELD_OUT
     assert everything.total.recall >= 0.7
     for name in ("phone", "address", "postal_code"):
-        assert everything.scores[name].recall >= 0.9, name
+        assert everything.fields[name].recall >= 0.9, name
 
 
 def test_every_rule_quote_is_in_the_page_and_the_negative_control_gives_nothing(service_pages: Path):

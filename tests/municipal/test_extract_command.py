@@ -77,6 +77,6 @@ def test_evaluate_reports_fit_held_out_and_all(offline, service_pages: Path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["fit"]["pages"] + data["held_out"]["pages"] == data["all"]["pages"] == 21
-    assert data["held_out"]["variables"]["total"]["precision"] >= 0.95
+    assert data["held_out"]["variables"]["合計"]["precision"] >= 0.95
     table = runner.invoke(app, ["evaluate", str(service_pages)])
     assert "適合率" in table.stdout and "調整に使っていないページ" in table.stdout

@@ -158,4 +158,4 @@ def evaluate(
         console.print(table)
     if mismatches:
         for m in reports["all"].mismatches:
-            console.print(f"{m.page} {m.variable}: 正解={m.expected!r} 抽出={m.got!r}")
+            console.print(f"{m.file} {m.field}: 正解={m.expected!r} 抽出={m.got!r}")

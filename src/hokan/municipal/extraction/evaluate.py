@@ -22,10 +22,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hokan.core.extract.evaluate import FieldScore, Mismatch, Report
 from hokan.core.web import decode_html
 from hokan.municipal.extraction import extract_page
 from hokan.municipal.extraction.text import squeeze
@@ -37,55 +37,6 @@ VARIABLES: tuple[str, ...] = (
 # Governments whose pages were kept out of the rules' tuning (9 pages, 6 governments).
 HELD_OUT: frozenset[str] = frozenset({"東京都", "愛媛県", "高知県", "岡山市", "岡山県", "徳島県"})
 SPLITS = ("all", "fit", "held_out")
-
-
-@dataclass
-class Score:
-    """Counts of one variable: tp right, fp wrong or invented, fn missed or wrong."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-
-@dataclass
-class Mismatch:
-    page: str
-    variable: str
-    expected: str | None
-    got: str
-
-
-@dataclass
-class Report:
-    """Per-variable scores over ``pages`` labelled pages, and every mismatch."""
-
-    pages: int = 0
-    scores: dict[str, Score] = field(default_factory=lambda: {name: Score() for name in VARIABLES})
-    mismatches: list[Mismatch] = field(default_factory=list)
-
-    @property
-    def total(self) -> Score:
-        return Score(
-            tp=sum(s.tp for s in self.scores.values()),
-            fp=sum(s.fp for s in self.scores.values()),
-            fn=sum(s.fn for s in self.scores.values()),
-        )
-
-    def rows(self) -> list[tuple[str, int, int, int, float | None, float | None]]:
-        """(variable, tp, fp, fn, precision, recall) per variable, then "total"."""
-        out = [(name, s.tp, s.fp, s.fn, s.precision, s.recall) for name, s in self.scores.items()]
-        t = self.total
-        out.append(("total", t.tp, t.fp, t.fn, t.precision, t.recall))
-        return out
 
 
 def _digits(text: str) -> str:
@@ -129,10 +80,15 @@ def load(folder: Path) -> list[tuple[str, dict[str, Any], str]]:
 
 
 def evaluate(folder: Path, *, split: str = "all") -> Report:
-    """Run the rules (no LLM) over the labelled pages of ``split`` ("all", "fit", "held_out")."""
+    """Run the rules (no LLM) over the labelled pages of ``split`` ("all", "fit", "held_out").
+
+    Returns ``core.extract.evaluate.Report`` (the one report of ``hokan extract evaluate``): per
+    variable ``FieldScore`` (tp, fp, fn, precision, recall), the "合計" row, every mismatch
+    (expected None = invented, got None = missed).
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
-    report = Report()
+    report = Report(fields={name: FieldScore() for name in VARIABLES})
     for path, record, html in load(folder):
         held = record.get("municipality") in HELD_OUT
         if (split == "fit" and held) or (split == "held_out" and not held):
@@ -141,21 +97,21 @@ def evaluate(folder: Path, *, split: str = "all") -> Report:
         found = extract_page(None, html=html, url=record.get("url"), variables=VARIABLES)
         values = record.get("values", {})
         for name in VARIABLES:
-            score = report.scores[name]
+            score = report.fields[name]
             value = found.get(name)
             label = values.get(name)
             if value is None:
                 if label is not None:
                     score.fn += 1
-                    report.mismatches.append(Mismatch(path, name, label["verbatim"], "(なし)"))
+                    report.mismatches.append(Mismatch(path, name, label["verbatim"], None, None))
                 continue
             if label is None:
                 score.fp += 1
-                report.mismatches.append(Mismatch(path, name, None, str(value.value)))
+                report.mismatches.append(Mismatch(path, name, None, value.value, value.quote))
             elif is_right(name, value.value, value.raw, label):
                 score.tp += 1
             else:
                 score.fp += 1
                 score.fn += 1
-                report.mismatches.append(Mismatch(path, name, label["verbatim"], str(value.value)))
+                report.mismatches.append(Mismatch(path, name, label["verbatim"], value.value, value.quote))
     return report

@@ -438,7 +438,7 @@ def extract_rules(lines: list[str]) -> dict[str, Candidate]:
     most of department/phone/e-mail/〒/address (a heading block counting half a field more than a
     facility's 〒 line) — so that a department and a phone of two different offices are never mixed."""
     found: dict[str, Candidate] = {}
-    best = 0
+    best = 0.0
     for block in find_blocks(lines):
         values = read_block(lines, block)
         if not any(name in values for name in ("phone", "postal_code", "address", "email")):
