@@ -67,11 +67,15 @@ scoring::
     HokanError
     ├── VideoError(source, reason)                                     scoring.video
     │   └── VideoUnavailable(retry_after_s)  [also TransientError]     scoring.video
-    └── SheetsError(url)                                               scoring.sheets
-        ├── SheetsConfigError                                          scoring.sheets
-        ├── SheetsAccessError(status_code)                             scoring.sheets
-        ├── SheetsUnavailable(retry_after_s)  [also TransientError]    scoring.sheets
-        └── SheetsWriteError(rows, status_code)                        scoring.sheets
+    ├── SheetsError(url)                                               scoring.sheets
+    │   ├── SheetsConfigError                                          scoring.sheets
+    │   ├── SheetsAccessError(status_code)                             scoring.sheets
+    │   ├── SheetsUnavailable(retry_after_s)  [also TransientError]    scoring.sheets
+    │   └── SheetsWriteError(rows, status_code)                        scoring.sheets
+    └── BatchError(batch_key, batch_id)                                scoring.batch
+        ├── BatchFailed(status)                                        scoring.batch
+        ├── BatchUnknown                                               scoring.batch
+        └── BatchTimeout                                               scoring.batch
 
 estimate::
 

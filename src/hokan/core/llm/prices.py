@@ -20,6 +20,11 @@ Sources (read 2026-11-21):
   Embeddings (input tokens only): text-embedding-3-small $0.02, text-embedding-3-large $0.13
   per 1M tokens (same pricing page, "Embeddings").
 
+Batch APIs: ``BATCH_PRICE_FACTOR`` (0.5) — the OpenAI Batch API and the Gemini Batch API
+both charge 50 % of the interactive price for the same tokens
+(https://platform.openai.com/docs/guides/batch "50% cost discount";
+https://ai.google.dev/gemini-api/docs/batch-api "50% of the standard cost"; read 2026-12-01).
+
 Overrides: ``HOKAN_LLM_PRICE_INPUT_PER_MTOK_USD`` / ``HOKAN_LLM_PRICE_OUTPUT_PER_MTOK_USD``
 replace the token prices of the configured model (see ``factory.get_client``).
 A model missing from the table yields cost 0 with ``cost_source="none"``; the budget wrapper
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 MTOK = Decimal(1_000_000)
+BATCH_PRICE_FACTOR = Decimal("0.5")  # batch requests cost half (module docstring)
 
 
 @dataclass(frozen=True)
