@@ -198,3 +198,33 @@ def test_every_rule_quote_is_in_the_page_and_the_negative_control_gives_nothing(
             assert values == {}
         for name in record["absent"]:
             assert name not in values, (path, name, values.get(name))
+
+
+def test_markdown_text_a_shared_tel_fax_line_and_a_second_office():
+    text = """# 木遊館
+
+| 項目 | 内容 |
+|------|------|
+| **営業時間** | 9時00分〜16時30分 |
+
+## お問い合わせ
+
+**山村・都市交流センター 木遊館**
+- 住所: 〒098-2501 中川郡音威子府村字音威子府179-1
+- TEL/FAX: 01656-5-3019
+
+**総務課地域振興室**
+- 電話: 01656-5-3311
+- FAX: 01656-5-3837
+"""
+    values = extract_page(text, url="https://www.vill.otoineppu.hokkaido.jp/shisetsu/bunka/mokuyukan.html")
+    assert values["department"].value == "山村・都市交流センター 木遊館"
+    assert values["phone"].value == "01656-5-3019"  # the centre's own TEL/FAX line, not the second office
+    assert values["address"].value == "中川郡音威子府村字音威子府179-1"
+    assert values["office_hours"].normalized == "09:00-16:30"
+
+
+def test_an_office_named_with_its_number_is_not_an_address():
+    text = "### お問い合わせ先\n- 音威子府村役場 経済課 産業振興室: 01656-5-3313（オープン前まで）\n- スキー場: 01656-5-3305（オープン以降）"
+    values = extract_page(text, url=None, variables=["address", "phone"])
+    assert "address" not in values and values["phone"].value == "01656-5-3313"

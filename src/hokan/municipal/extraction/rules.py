@@ -59,11 +59,12 @@ _COPYRIGHT = re.compile(r"copyright|©|\(c\)|all rights reserved", re.IGNORECASE
 _GOVERNMENT = re.compile(r"^\S{1,6}[都道府県市区町村](?:庁|役所|役場|庁舎)?$|県庁|市役所|区役所|役場|都庁|府庁")
 _OPERATOR = re.compile(r"^(?:公益|一般)?(?:社団|財団)法人|^\((?:一社|公社|一財|公財|株|有|特非)\)|^株式会社|^NPO法人|^特定非営利")
 _ORG_END = re.compile(
-    r"(?:課|係|室|班|センター|事務所|支所|本所|出張所|分室|局|部|所|協会|館|事務局|委員会|グループ|担当|窓口|保健所|営業所)"
+    r"(?:課|係|室|班|センター|事務所|支所|本所|出張所|分室|局|部|所|署|協会|館|施設|事務局|委員会|グループ|担当|窓口|保健所|営業所)"
     r"(?:\s*\([^()]*\))?$"
 )
 _LABEL_LINE = re.compile(r"^(?:所在地|住所|電話|tel|fax|ファ[ック]?クス|メール|e-?mail|mail|url|受付|時間|開館|ページ|掲載|更新)", re.IGNORECASE)
 _FAX = re.compile(r"fax|ファックス|ファクス|ファクシミリ", re.IGNORECASE)
+_TEL = re.compile(r"tel|電話|☎|℡", re.IGNORECASE)
 _POSTAL = re.compile(r"(?:〒|郵便番号\s*:?)\s*(\d{3})\s*-?\s*(\d{4})(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _ADDRESS_START = re.compile(r"^(?:\S{2,4}?[都道府県])?\S{1,8}?(?:市|区|郡|町|村)")
@@ -237,7 +238,8 @@ def _phone(lines: list[str], block: Block) -> Candidate | None:
             label = fold(line[position:at])
             after = fold(line[at + len(raw) : at + len(raw) + 10])
             position = at + len(raw)
-            if _FAX.search(label) or (not label and i > 0 and _FAX.search(fold(lines[i - 1])[-8:])):
+            shared = bool(_TEL.search(label))  # "TEL/FAX: 01656-5-3019" is a phone that also takes faxes
+            if (_FAX.search(label) and not shared) or (not label and i > 0 and _FAX.search(fold(lines[i - 1])[-8:])):
                 continue  # "FAX: 086-…", or a number under a line that ends with its FAX label
             if "代表" in after or "代表" in label:
                 continue  # the switchboard of the government, not the office
@@ -294,10 +296,12 @@ def _printed_across(used: list[str], folded_part: str) -> str:
 
 
 def _clean_address(text: str) -> str:
-    text = _ADDRESS_TAIL.sub("", _ADDRESS_LABEL.sub("", text.strip()))
+    text = _ADDRESS_TAIL.sub("", _ADDRESS_LABEL.sub("", _BULLET.sub("", text.strip())))
     text = re.split(r"\s*(?:tel|fax|電話|☎|℡)\s*[.:]?\s*\d", text, maxsplit=1, flags=re.IGNORECASE)[0].strip()
     if not text or not _ADDRESS_START.match(text) or "@" in text or "http" in text.lower():
         return ""
+    if ":" in text or ja.find_phones(text) or re.search(r"役場|役所|庁舎\s|課|係|室\b", text):
+        return ""  # "音威子府村役場 経済課 産業振興室: 01656-5-3313" names an office, not where it is
     return text
 
 
@@ -415,8 +419,25 @@ BLOCK_FIELDS = ("department", "phone", "email", "postal_code", "address", "locat
 RULE_FIELDS = (*BLOCK_FIELDS, "fee", "required_documents", "online_available")
 
 
+def _first_office_only(lines: list[str], block: Block) -> Block:
+    """``block`` cut before a second office (高知県中央… then 高知県中村…; 木遊館 then 総務課): an
+    office line that comes after a line with a phone, a 〒 or an address of the first one."""
+    seen_office = bool(block.rest and _is_office(block.rest))
+    seen_value = False
+    for i in range(block.start, block.end):
+        line = lines[i]
+        if _is_office(line):
+            if seen_office and seen_value:
+                return Block(start=block.start, end=i, heading=block.heading, rest=block.rest)
+            seen_office = True
+        elif ja.find_phones(line) or _POSTAL.search(_folded(line)) or _clean_address(fold(line)):
+            seen_value = True
+    return block
+
+
 def read_block(lines: list[str], block: Block) -> dict[str, Candidate]:
-    """Every block field this block states (see the module docstring)."""
+    """Every block field this block states (see the module docstring), for its first office only."""
+    block = _first_office_only(lines, block)
     found: dict[str, Candidate] = {}
     for candidate in (
         _department(lines, block),
@@ -435,15 +456,15 @@ def extract_rules(lines: list[str]) -> dict[str, Candidate]:
     """The rule values of one page (its visible lines): ``{field: Candidate}`` for the fields of
     ``RULE_FIELDS`` the page states. The block fields all come from ONE block — among the blocks
     whose office is identified by a phone, 〒, address or e-mail, the first of those stating the
-    most of department/phone/e-mail/〒/address (a heading block counting half a field more than a
-    facility's 〒 line) — so that a department and a phone of two different offices are never mixed."""
+    most of department/phone/e-mail/〒/address (a heading block counting two fields more than a
+    facility's 〒 line: the page's own contact heading is the better witness) — so that a department and a phone of two different offices are never mixed."""
     found: dict[str, Candidate] = {}
     best = 0.0
     for block in find_blocks(lines):
         values = read_block(lines, block)
         if not any(name in values for name in ("phone", "postal_code", "address", "email")):
             continue
-        weight = sum(name in values for name in _IDENTIFYING) + (0.5 if block.heading else 0.0)
+        weight = sum(name in values for name in _IDENTIFYING) + (2.0 if block.heading else 0.0)
         if weight > best:  # the first of the most complete blocks
             found, best = dict(values), weight
     skip = _footer_lines(lines)
