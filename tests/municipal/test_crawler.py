@@ -116,3 +116,20 @@ def test_the_start_page_must_pass_the_guard_before_chromium_starts() -> None:
             crawl(site.url("/"), descriptions=DESCRIPTIONS, allow_hosts=["127.0.0.1"],
                   options=CrawlerOptions(official_url="https://www.town.example.lg.jp/"))
         assert site.paths() == []
+
+
+def test_the_llm_scorer_asks_once_per_page_and_falls_back_on_a_bad_answer() -> None:
+    from hokan.core.llm import OpenAICompatClient
+    from hokan.municipal.crawler import llm_link_scorer
+    from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+    links = [Link("https://x.lg.jp/kokuho/", "国民健康保険"), Link("https://x.lg.jp/event/", "イベント情報")]
+    with FakeOpenAIServer(api_key="test-key") as server:
+        server.enqueue(Reply.json({"scores": [0.9, 0.1]}), Reply.json({"scores": [0.5]}))
+        client = OpenAICompatClient("perplexity", "sonar", "test-key", server.base_url, timeout_s=5,
+                                    sleep=lambda s: None)
+        score = llm_link_scorer(client)
+        assert score(links, DESCRIPTIONS) == [0.9, 0.1]
+        assert score(links, DESCRIPTIONS) == keyword_scores(links, DESCRIPTIONS)  # one score for two links
+        sent = server.requests[0].json["messages"][-1]["content"]
+    assert "国民健康保険" in sent and "https://x.lg.jp/event/" in sent and "担当課の電話番号" in sent
