@@ -379,10 +379,11 @@ def validate_analysis(payload: Any, *, source: str = "") -> dict[str, Any]:
 def record_sales_value(analysis: VideoAnalysis, *, metric: str, value: Decimal | int, unit: str, source: str,
                        sku: str = "", shown: str = "", quote: str = "", source_ref: str = "", method: str = "",
                        confidence: Decimal | None = None, verified: bool = True,
-                       observed_at: dt.datetime | None = None) -> SalesData | None:
+                       observed_at: dt.datetime | None = None, sync_index: bool = True) -> SalesData | None:
     """Store one sales metric with its provenance unless a value from a better source is kept
     (``SOURCE_RANK``; a manual value is never replaced by anything else). Returns the row
-    written, or None when the stored one was kept. The stream's GMV in Qdrant follows.
+    written, or None when the stored one was kept. The stream's GMV in Qdrant follows
+    (``sync_index=False`` leaves it to the caller's next indexing).
 
     Raises:
         ValueError: unknown metric, unit or source (a programming error of the caller).
@@ -405,7 +406,7 @@ def record_sales_value(analysis: VideoAnalysis, *, metric: str, value: Decimal |
             row = current
         else:
             row = SalesData.objects.create(analysis=analysis, metric=metric, sku=sku, **fields)
-    if metric == "gmv" and not sku:
+    if metric == "gmv" and not sku and sync_index:
         _sync_gmv(analysis)
     return row
 
@@ -481,7 +482,7 @@ def store_analysis(payload: dict[str, Any], *, source: str = "", index: bool = T
             continue  # another process created the same video first: update it instead
     if changed:
         for item in cleaned["sales"]:
-            record_sales_value(analysis, **item)
+            record_sales_value(analysis, **item, sync_index=not index)
     analysis.created = created
     analysis.changed = changed
     analysis.index_error = None
