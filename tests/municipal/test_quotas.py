@@ -20,6 +20,7 @@ from hokan.core.search.quota import scope_of
 from hokan.municipal.quotas import FREE_TIERS, MunicipalQuotas, pages_per_service
 from tests.fakes.brave_server import FakeBraveServer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.servers import redis_available, redis_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE = "www.vill.otoineppu.hokkaido.jp"
@@ -108,10 +109,23 @@ def test_the_free_tier_llm_wrapper_claims_before_each_call() -> None:
 
 @pytest.mark.slow
 def test_concurrent_processes_never_pass_a_free_tier_quota(tmp_path: Path) -> None:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="hokan.settings", REDIS_URL="",
-               DATABASE_URL=f"sqlite:///{tmp_path / 'quotas.sqlite3'}")
-    subprocess.run([sys.executable, "-m", "django", "migrate", "--verbosity", "0"], cwd=REPO_ROOT, env=env,
-                   check=True)
+    _check_concurrent_workers(dict(os.environ, DJANGO_SETTINGS_MODULE="hokan.settings", REDIS_URL="",
+                                   DATABASE_URL=f"sqlite:///{tmp_path / 'quotas.sqlite3'}"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not redis_available(), reason="redis-server is not installed (apt-packages.txt)")
+def test_concurrent_processes_never_pass_a_free_tier_quota_in_redis(tmp_path: Path) -> None:
+    with redis_server() as url:
+        # every quota lives in Redis (Lua scripts): the workers never touch the database
+        _check_concurrent_workers(dict(os.environ, DJANGO_SETTINGS_MODULE="hokan.settings", REDIS_URL=url,
+                                       DATABASE_URL=f"sqlite:///{tmp_path / 'absent.sqlite3'}"), migrate=False)
+
+
+def _check_concurrent_workers(env: dict[str, str], *, migrate: bool = True) -> None:
+    if migrate:
+        subprocess.run([sys.executable, "-m", "django", "migrate", "--verbosity", "0"], cwd=REPO_ROOT, env=env,
+                       check=True)
     workers, attempts = 3, 40
     procs = [subprocess.Popen([sys.executable, "-m", "tests.municipal.quota_worker", str(w), str(attempts),
                                "conservative"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
