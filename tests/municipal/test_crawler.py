@@ -96,6 +96,8 @@ def test_crawls_js_links_by_relevance_on_the_official_site_through_the_guard() -
     kokuho = result.pages[1]
     assert "01656-5-3311" in kokuho.text and kokuho.via == site.url("/") and kokuho.score > 0
     assert "必要な書類" in result.pages[2].text and "<h1>" in result.pages[2].html
+    as_page = result.pages[2].as_page()
+    assert as_page.final_url == urls[2] and "必要な書類" in as_page.text and as_page.content.startswith(b"<")
     assert result.documents == [site.url("/files/kokuho-zei.pdf")]  # listed for core.documents, not opened
     # the script that renders the links came through the guarded client; irrelevant links stay unvisited
     assert "/app.js" in requested and "/event/" not in requested and "/files/kokuho-zei.pdf" not in requested

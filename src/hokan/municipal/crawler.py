@@ -44,6 +44,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -51,6 +52,7 @@ import httpx
 
 from hokan.core.errors import FetchBlocked, FetchTooLarge, HokanError
 from hokan.core.search.snapshot import tokenize
+from hokan.core.web.fetch import Page
 from hokan.core.web.http import MAX_REDIRECTS, guarded_client
 from hokan.core.web.ssrf import check_url
 
@@ -94,6 +96,13 @@ class CrawledPage:
     text: str
     score: float | None = None
     via: str = ""
+
+    def as_page(self) -> Page:
+        """The page as ``hokan.core.web.fetch.Page`` (what the fetch flow's extraction reads:
+        ``text`` = the rendered HTML, UTF-8), so crawled pages go through the same steps."""
+        return Page(url=self.url, final_url=self.url, status_code=200, content_type="text/html; charset=utf-8",
+                    content=self.html.encode("utf-8"), text=self.html, encoding="utf-8",
+                    fetched_at=datetime.now(UTC), from_snapshot=False)
 
 
 @dataclass
