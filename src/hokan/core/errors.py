@@ -107,7 +107,8 @@ knowledge::
         ├── AnalysisInvalid(problems, source)                          knowledge.errors
         ├── KnowledgeStoreUnavailable(reason)                          knowledge.errors
         ├── SnapshotError                                              knowledge.errors
-        └── UploadRefused(status, detail)                              knowledge.api
+        ├── UploadRefused(status, detail)                              knowledge.api
+        └── BackfillError(source, reason)                              knowledge.backfill
 
 Whether an error is retried depends on its type, never on its message: retry code names
 ``TransientError`` (a provider or server busy or down, a timeout, a shared limit used up; its
