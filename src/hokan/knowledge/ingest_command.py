@@ -105,3 +105,60 @@ def screen(
     out.print(table)
     for problem in result.problems:
         out.print(f"[yellow]スキップ:[/yellow] {escape(problem)}")
+
+
+@app.command("backfill", help="過去の分析JSONをまとめて登録します（設計書001 §4.1）。何度実行しても同じ結果です。")
+def backfill(
+    source: str = typer.Option(..., "--source", help="local（フォルダの JSON）/ azure（Blob Storage）/ api（既存API）"),
+    directory: Path | None = typer.Option(None, "--dir", help="--source local: JSON ファイルのフォルダ（サブフォルダも読みます）"),
+    container: str | None = typer.Option(None, "--container", help="--source azure: コンテナ名（接続は AZURE_STORAGE_CONNECTION_STRING）"),
+    prefix: str = typer.Option("", "--prefix", help="--source azure: Blob 名の先頭（フォルダ）で絞り込む"),
+    url: str | None = typer.Option(None, "--url", help="--source api: 分析一覧の URL（next を辿ります）"),
+    page_size: int | None = typer.Option(None, "--page-size", help="1ページの件数（既定 HOKAN_KNOWLEDGE_BACKFILL_PAGE_SIZE）"),
+) -> None:
+    from django.conf import settings
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from hokan.core.console import print_row_errors
+    from hokan.knowledge import backfill as bf
+
+    size = page_size or settings.HOKAN_KNOWLEDGE_BACKFILL_PAGE_SIZE
+    if size < 1:
+        raise typer.BadParameter("1 以上にしてください", param_hint="--page-size")
+    if source == "local":
+        if directory is None:
+            raise typer.BadParameter("--source local には --dir が必要です", param_hint="--dir")
+        pages = bf.local_pages(directory, page_size=size)
+    elif source == "azure":
+        if not container:
+            raise typer.BadParameter("--source azure には --container が必要です", param_hint="--container")
+        pages = bf.azure_pages(container, prefix=prefix, page_size=size)
+    elif source == "api":
+        if not url:
+            raise typer.BadParameter("--source api には --url が必要です", param_hint="--url")
+        pages = bf.api_pages(url, page_size=size)
+    else:
+        raise typer.BadParameter("local / azure / api のいずれかを指定してください", param_hint="--source")
+    console = Console()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:  # fmt: skip
+        task = progress.add_task("読み込み中…", total=None)
+
+        def tick(report: bf.BackfillReport, doc: bf.Document) -> None:
+            progress.update(task, description=f"{report.documents} 件目: 新規 {report.created}・更新 {report.updated}・"
+                                              f"変更なし {report.unchanged}・スキップ {len(report.failed)}")  # fmt: skip
+
+        try:
+            report = bf.run_backfill(pages, on_document=tick)
+        except bf.BackfillError as exc:
+            progress.stop()
+            typer.echo(f"バックフィルを中止しました: {exc.reason}", err=True)
+            raise typer.Exit(1) from exc
+    console.print(f"ファイル {report.documents} 件: 新規 {report.created}、更新 {report.updated}、変更なし "
+                  f"{report.unchanged}、スキップ {len(report.failed)}", highlight=False)  # fmt: skip
+    if report.index_errors:
+        console.print(f"[yellow]Qdrant に登録できなかった分析が {report.index_errors} 件あります"
+                      f"（hokan knowledge reindex で登録し直せます）[/yellow]")  # fmt: skip
+    if report.failed:
+        print_row_errors(console, [escape(f"{name}: {reason}") for name, reason in report.failed])
+        raise typer.Exit(1 if not (report.created or report.updated or report.unchanged) else 0)
