@@ -482,7 +482,7 @@ def store_analysis(payload: dict[str, Any], *, source: str = "", index: bool = T
             continue  # another process created the same video first: update it instead
     if changed:
         for item in cleaned["sales"]:
-            record_sales_value(analysis, **item, sync_index=not index)
+            record_sales_value(analysis, **item, sync_index=False)  # the indexing below writes the payload
     analysis.created = created
     analysis.changed = changed
     analysis.index_error = None

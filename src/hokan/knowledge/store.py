@@ -104,6 +104,10 @@ def get_qdrant() -> Any:
                 raise KnowledgeStoreUnavailable(
                     f"Qdrantのローカル保存先 {path} を開けません（別のプロセスが使用中か、書き込めません: {exc}）。"
                     "そのプロセスを終了するか、QDRANT_URL でQdrantサーバーを指定してください") from exc
+        if not _clients:
+            import atexit
+
+            atexit.register(close_qdrant)  # release the local-mode folder before the interpreter tears down
         _clients[key] = client
         return client
 
