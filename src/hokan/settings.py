@@ -540,3 +540,36 @@ HOKAN_SCORING_BATCH_MAX_REQUESTS = envint("HOKAN_SCORING_BATCH_MAX_REQUESTS", "5
 # Where submitted batches are remembered (one JSON file per batch: id, input file, state), so a
 # restarted run polls the batch it submitted instead of paying for it again.
 HOKAN_SCORING_BATCH_DIR = Path(envstr("HOKAN_SCORING_BATCH_DIR", str(HOKAN_DATA_DIR / "scoring" / "batches"))).resolve()
+
+# --- scoring (S1): hokan.scoring, design document 002 §1–§5 (RunConfig; README "scoring") ---------------
+# Items waiting between two stages of the scoring pipeline (§1.1 pipeline_queue_size).
+HOKAN_SCORING_PIPELINE_QUEUE_SIZE = envint("HOKAN_SCORING_PIPELINE_QUEUE_SIZE", "100")
+# Rows per chunk and retries of a failed chunk; a retry waits min(60, 2**retry) s (§5.1).
+HOKAN_SCORING_CHUNK_ROW_LIMIT = envint("HOKAN_SCORING_CHUNK_ROW_LIMIT", "500")
+HOKAN_SCORING_CHUNK_RETRY_LIMIT = envint("HOKAN_SCORING_CHUNK_RETRY_LIMIT", "3")
+# The Writer writes after this many seconds or this many waiting cells, whichever first (§3.1).
+HOKAN_SCORING_FLUSH_INTERVAL = envfloat("HOKAN_SCORING_FLUSH_INTERVAL", "2")
+HOKAN_SCORING_FLUSH_BATCH_SIZE = envint("HOKAN_SCORING_FLUSH_BATCH_SIZE", "50")
+# The LLM cache of the scoring scope (§4.1): on/off, seconds an answer is kept, entries kept.
+HOKAN_SCORING_CACHE_ENABLED = envbool("HOKAN_SCORING_CACHE_ENABLED", "true")
+HOKAN_SCORING_CACHE_TTL_S = envint("HOKAN_SCORING_CACHE_TTL_S", "86400")
+HOKAN_SCORING_CACHE_MAX_ENTRIES = envint("HOKAN_SCORING_CACHE_MAX_ENTRIES", "10000")
+# Requests in flight to the provider, adapted between these bounds (AIMD: halved on 429, +1 per round).
+HOKAN_SCORING_CONCURRENCY_MIN = envint("HOKAN_SCORING_CONCURRENCY_MIN", "1")
+HOKAN_SCORING_CONCURRENCY_MAX = envint("HOKAN_SCORING_CONCURRENCY_MAX", "16")
+# Utterances asked in one request, and categories per request (at most 10).
+HOKAN_SCORING_UTTERANCES_PER_CALL = envint("HOKAN_SCORING_UTTERANCES_PER_CALL", "5")
+HOKAN_SCORING_CATEGORIES_PER_CALL = envint("HOKAN_SCORING_CATEGORIES_PER_CALL", "10")
+# Score scale: "0-1" (real numbers) or "1-5" (integers).
+HOKAN_SCORING_SCALE = envstr("HOKAN_SCORING_SCALE", "0-1")
+# Sampling temperature; per-request timeout (0 = HOKAN_LLM_TIMEOUT_S); the longest one call may take.
+HOKAN_SCORING_TEMPERATURE = envfloat("HOKAN_SCORING_TEMPERATURE", "0")
+HOKAN_SCORING_REQUEST_TIMEOUT_S = envfloat("HOKAN_SCORING_REQUEST_TIMEOUT_S", "0")
+HOKAN_SCORING_CALL_DEADLINE_S = envfloat("HOKAN_SCORING_CALL_DEADLINE_S", "300")
+# Answer cap per request in tokens (0 = 60 + 40 per score asked).
+HOKAN_SCORING_MAX_OUTPUT_TOKENS = envint("HOKAN_SCORING_MAX_OUTPUT_TOKENS", "0")
+# A longer utterance is not sent (its cells are reported as errors naming the length).
+HOKAN_SCORING_MAX_UTTERANCE_CHARS = envint("HOKAN_SCORING_MAX_UTTERANCE_CHARS", "20000")
+# Provider and model: HOKAN_SCORING_LLM_PROVIDER / HOKAN_SCORING_LLM_MODEL (core.llm section above).
+# The system prompt file ("" = the packaged Japanese prompt, hokan/scoring/prompts/system_ja.txt).
+HOKAN_SCORING_SYSTEM_PROMPT_FILE = envstr("HOKAN_SCORING_SYSTEM_PROMPT_FILE", "")

@@ -1,0 +1,67 @@
+"""``hokan scoring run|status|resume|cancel`` as a user runs them: real processes on a SQLite
+file, the fake provider on 127.0.0.1 (issue 11 §6, §8)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.fakes.faulty_provider import FaultyProvider
+from tests.scoring.fake_scorer import ScoringAnswers, expected_score
+from tests.scoring.helpers import CATEGORIES, Site, migrated_template, texts, write_categories, write_csv
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def site_factory(tmp_path, tmp_path_factory):
+    made = []
+
+    def make(provider, **env):
+        site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, **env)
+        made.append(site)
+        return site
+
+    yield make
+    for site in made:
+        site.stop_all()
+
+
+def read_output(path):
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_args(site, *extra):
+    return ("scoring", "run", str(site.tmp / "in.csv"), "--categories", str(site.tmp / "cats.json"),
+            "--text-column", "発話", "--id-column", "ID", "--output", str(site.tmp / "out.csv"), *extra)
+
+
+def test_1500_rows_are_3_chunks_each_row_paid_once_then_a_second_job_is_all_cache(site_factory):
+    answers = ScoringAnswers()
+    utterances = texts(1500)
+    with FaultyProvider(answer=answers) as provider:
+        site = site_factory(provider)
+        write_csv(site.tmp / "in.csv", utterances)
+        write_categories(site.tmp / "cats.json")
+        done = site.hokan(*run_args(site, "--job", "first"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        status = site.status("first")
+        assert answers.billed == {t: 1 for t in utterances}  # every row paid exactly once
+        assert answers.calls == 300 and set(answers.sizes) == {5}
+        # the same sheet again, as another job: answered from the cache, nothing paid
+        again = site.hokan(*run_args(site, "--job", "second", "--output", str(site.tmp / "out2.csv")))
+        assert again.returncode == 0, again.stdout + again.stderr
+        second = site.status("second")
+    assert answers.calls == 300  # no new call
+    assert (status["status"], status["chunks_total"], status["chunks_done"], status["calls"]) == ("completed", 3, 3, 300)
+    assert [c["row_range"] for c in status["chunks"]] == [[0, 500], [500, 1000], [1000, 1500]]
+    assert (second["status"], second["calls"], second["cache_hits"]) == ("completed", 0, 4500)
+    assert "ヒット率 100.0%" in again.stdout
+    rows = read_output(site.tmp / "out.csv")
+    assert len(rows) == 1500 and rows == read_output(site.tmp / "out2.csv")
+    for row in rows[::37]:
+        for cat in CATEGORIES:
+            assert float(row[cat["name"]]) == pytest.approx(expected_score(row["発話"], cat["name"]), abs=1e-9)
+        assert row["採点ステータス"] == "完了" and row["備考"] == "x"
