@@ -174,3 +174,19 @@ def test_stats_history_and_retrieval_come_from_what_is_stored(client, key, knowl
     assert found["top_performers"][0]["video_id"] == "tt-1"
     bad = client.get(BASE + "/retrieve", {"q": "", "limit": 999}, headers=headers)
     assert bad.status_code == 422 and bad["Content-Type"].startswith("application/json")
+
+
+def test_feedback_counts_every_rating_and_refuses_a_bad_one(client, key, knowledge_index):
+    store_analysis(analysis_payload("tt-fb"), index_obj=knowledge_index)
+    headers = {"X-API-Key": key}
+    for rating in (5, 4):
+        ok = client.post(BASE + "/feedback", {"video_id": "tt-fb", "rating": rating, "comment": "参考になった"},
+                         content_type="application/json", headers=headers)
+        assert ok.status_code == 200, ok.content
+    assert ok.json() == {"video_id": "tt-fb", "rating_count": 2, "quality_score": 4.5}
+    bad = client.post(BASE + "/feedback", {"video_id": "tt-fb", "rating": 9}, content_type="application/json",
+                      headers=headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "rating"
+    unknown = client.post(BASE + "/feedback", {"video_id": "nope", "rating": 3}, content_type="application/json",
+                          headers=headers)
+    assert unknown.status_code == 404 and unknown.json()["detail"]

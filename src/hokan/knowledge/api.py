@@ -398,17 +398,19 @@ def liver_history(request: HttpRequest, liver: str, limit: int = Query(20, ge=1,
 
 @api.post("/feedback", response={200: FeedbackOut, **ERRORS}, summary="分析へのフィードバック（1〜5）")
 def feedback(request: HttpRequest, body: FeedbackIn) -> Any:
-    from django.shortcuts import get_object_or_404
+    """Record a rating through ``hokan.knowledge.feedback.rate`` (atomic counters; 422 for a rating
+    outside 1–5, a comment over 2,000 characters or an unknown phase; 404 for an unknown video)."""
+    from django.http import Http404
 
-    from hokan.core.errors import InputError
     from hokan.knowledge import feedback as knowledge_feedback
     from hokan.knowledge.models import VideoAnalysis
 
-    if not 1 <= body.rating <= 5:
-        raise InputError("rating は 1〜5 の整数で指定してください", field="rating")
-    analysis = get_object_or_404(VideoAnalysis, video_id=body.video_id)
-    knowledge_feedback.rate(analysis, body.rating, phase_index=body.phase_index, comment=body.comment[:5000], source="api")
-    analysis.refresh_from_db()
+    try:
+        knowledge_feedback.rate(body.video_id, body.rating, comment=body.comment, phase_index=body.phase_index,
+                                source="api")  # fmt: skip
+    except VideoAnalysis.DoesNotExist as exc:
+        raise Http404("動画分析が見つかりません") from exc
+    analysis = VideoAnalysis.objects.get(video_id=body.video_id)
     score = analysis.quality_score
     return {"video_id": analysis.video_id, "rating_count": analysis.rating_count,
             "quality_score": float(score) if score is not None else None}
