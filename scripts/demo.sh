@@ -23,3 +23,4 @@ $HOKAN leads enrich
 echo "== 4. 書き出し"
 $HOKAN leads export out/demo_enriched.csv --with-sources
 $HOKAN usage
+scripts/demo_municipal.sh  # municipal (M1): the fetch job offline on 音威子府村 pages and 鯖江市 PDFs

@@ -101,6 +101,8 @@ def configure(celery_app: Celery) -> None:
             "estimate-cleanup-expired": {"task": "estimate.cleanup_expired", "schedule": crontab(minute=30, hour=4)},
             # chunks of killed workers and stalled jobs are sent again (hokan.core.tasks)
             "core-sweep-jobs": {"task": "core.sweep_jobs", "schedule": float(settings.HOKAN_JOB_SWEEP_INTERVAL_S)},
+            # municipalities not updated for HOKAN_MUNICIPAL_UPDATE_AFTER_DAYS run again (hokan.municipal.update)
+            "municipal-periodic-update": {"task": "municipal.periodic_update", "schedule": crontab(minute=15, hour=3)},
         },
         worker_hijack_root_logger=False,
     )
