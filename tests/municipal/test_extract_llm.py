@@ -141,3 +141,16 @@ def test_offline_there_is_no_client(settings):
     settings.HOKAN_LLM_PROVIDER = "offline"
     settings.HOKAN_MUNICIPAL_LLM_PROVIDER = ""
     assert municipal_llm() is None
+
+
+@pytest.mark.django_db
+def test_without_the_cache_the_same_work_is_never_paid_twice(llm_settings, fake_openai_server):
+    llm_settings.HOKAN_LLM_CACHE_ENABLED = False
+    good = {"application_method": item("電話またはインターネット", "粗大ごみは事前に電話またはインターネットで申し込んでください。")}
+    fake_openai_server.enqueue(Reply.json(good), Reply.json(good))
+    first = run(variables=["application_method"], work_key="t8")
+    again = run(variables=["application_method"], work_key="t8")  # a redelivered task: same idempotency key
+    assert len(fake_openai_server.requests) == 1
+    assert first.values and not again.values and any("支払済み" in e or "処理中" in e for e in again.errors)
+    other = run(variables=["application_method"], work_key="t9")  # another piece of work pays again
+    assert len(fake_openai_server.requests) == 2 and other.values
