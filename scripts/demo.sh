@@ -24,3 +24,4 @@ echo "== 4. 書き出し"
 $HOKAN leads export out/demo_enriched.csv --with-sources
 $HOKAN usage
 scripts/demo_municipal.sh  # municipal (M1): the fetch job offline on 音威子府村 pages and 鯖江市 PDFs
+bash scripts/demo_knowledge.sh  # knowledge (K2): backfill, OCR of the shared screenshots, a generated recording, Japanese search and stats

@@ -261,3 +261,30 @@ def save_samples(analysis: Any, result: ScreenMetrics) -> int:
                 )  # fmt: skip
                 count += 1
     return count
+
+
+def store_screen_metrics(analysis: Any, result: ScreenMetrics) -> dict[str, Any]:
+    """Store ``result`` on ``analysis``: every sample (``save_samples``), and from the viewers
+    series the stream's ``peak_viewers`` (its highest reading) and ``average_viewers`` (the
+    time-weighted mean, 4 decimals) as sales metrics of source "recording" (a better source
+    already stored is kept). Returns {"samples": n, "stored": [metric, …]}."""
+    from decimal import Decimal
+
+    from hokan.knowledge.service import record_sales_value
+
+    count = save_samples(analysis, result)
+    stored = []
+    viewers = result.series.get("viewers") or []
+    if viewers:
+        t = trend(viewers, result.duration_s)
+        peak = next(s for s in viewers if s.value == t.peak)
+        for metric, value, shown, quote in (
+            ("peak_viewers", Decimal(str(t.peak)), peak.shown, peak.quote),
+            ("average_viewers", Decimal(str(t.average)).quantize(Decimal("0.0001")), "", ""),
+        ):
+            row = record_sales_value(analysis, metric=metric, value=value, unit="count", source="recording",
+                                     shown=shown, quote=quote, source_ref=result.source[:1000], method="ocr_rules",
+                                     confidence=Decimal(str(round(peak.confidence, 3))))  # fmt: skip
+            if row is not None:
+                stored.append(metric)
+    return {"samples": count, "stored": stored}
