@@ -127,6 +127,7 @@ def _run(sjob: Any, table: Any, *, no_cache: bool, mode: str) -> None:
         raise typer.Exit(1)
     if report.status == "interrupted":
         raise typer.Exit(2)
+    err_console.print("残りのチャンクは他のプロセスが処理中です（hokan scoring status で確認できます）")
 
 
 def _summary(sjob: Any, report: Any) -> None:

@@ -39,6 +39,11 @@ killed (the provider may have answered; the answer never arrived). Its reservati
 (settled at its estimate by ``settle_stale``); the resumed run finds no stored answer for the
 key, asks again under the next attempt key and counts it (``crash_reasks`` in the report).
 
+A run (the same ``--job`` again) first puts back the chunks held by processes of this
+machine that are gone (``release_dead_local_chunks``: the holder's PID no longer exists), so
+a job killed with kill -9 resumes at once instead of after the lease (HOKAN_JOB_LEASE_S);
+chunks of other machines are taken when their lease expires.
+
 Stops: a fatal error (a bad key ``LLMConfigError``, the budget ``BudgetExceeded``, a sink that
 gives up) stops the whole pipeline (``PipelineError`` with the reason); the held chunks are
 put back, the job is interrupted with that message, nothing stored is lost. ``cancel``
@@ -55,6 +60,8 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -407,15 +414,16 @@ class LLMScorer:
                 self.remember(row, work.block, scores, work.usage, len(work.asked))
                 out += _cells(row, block, scores, work.method, share)
                 continue
-            out += self.ask_alone(work, row, reason)
+            # asked alone already when it was the only row of the call: only the stricter re-ask is left
+            out += self.ask_alone(work, row, reason, first_turn=2 if len(work.asked) == 1 else 1)
         return out
 
-    def ask_alone(self, work: Work, row: Utterance, reason: str) -> list[CellOutcome]:
+    def ask_alone(self, work: Work, row: Utterance, reason: str, *, first_turn: int = 1) -> list[CellOutcome]:
         """Ask ``row`` alone (and once more with the stricter instruction): its cells."""
         block = self.block(work.block)
         base = f"scoring:{self.public_id}:b{work.block}:row{row.index}:t{work.run.chunk.retry_count}"
         request = self.request([row], work.block)
-        for turn in (1, 2):
+        for turn in range(first_turn, 3):
             key = f"{base}:{'single' if turn == 1 else 'reask'}"
             asked = request if turn == 1 else dataclasses.replace(request, user=request.user + REASK_INSTRUCTION)
             stored = self.stored_answer(key, [row.index])
@@ -515,6 +523,33 @@ def result_grid(sjob: ScoringJob) -> dict[int, dict[str, tuple[float | None, str
     return grid
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_local_chunks(job: Job) -> int:
+    """Put back the running chunks of ``job`` held by a process of THIS machine that is gone
+    (killed: its chunks would otherwise wait out HOKAN_JOB_LEASE_S before anyone takes them).
+    The holder is ``host:pid:thread`` (core.jobs.default_worker_id); chunks of other machines
+    are left to their lease. Returns the number put back (no retry is counted)."""
+    host = socket.gethostname()
+    released = 0
+    for chunk in JobChunk.objects.filter(job=job, status=JobChunk.Status.RUNNING):
+        parts = chunk.claimed_by.split(":")
+        if len(parts) < 3 or parts[0] != host or not parts[1].isdigit() or int(parts[1]) == os.getpid():
+            continue
+        if not _pid_alive(int(parts[1])):
+            jobs.release_chunk(chunk, reason=f"前回のプロセス（PID {parts[1]}）は終了していました")
+            released += 1
+    return released
+
+
 # --- the Writer -----------------------------------------------------------------------------
 class Writer:
     """Buffers cells; stores them and hands them to the sinks every ``flush_interval`` seconds
@@ -609,7 +644,7 @@ class ScoringRun:
                     except TimeoutError:
                         pass
                     continue
-                wait = await asyncio.to_thread(_in_thread, self.next_backoff)
+                wait = await asyncio.to_thread(_in_thread, self.next_wait)
                 if wait is None:
                     return
                 await asyncio.sleep(min(max(0.05, wait), 1.0))
@@ -629,16 +664,15 @@ class ScoringRun:
                 yield work
             yield Tick()
 
-    def next_backoff(self) -> float | None:
-        """Seconds until a chunk of the job waiting out a retry backoff is claimable; None when none."""
+    def next_wait(self) -> float | None:
+        """Seconds until a chunk of the job may become claimable — a retry backoff ending, or the
+        lease of a chunk held elsewhere expiring (core.jobs.next_wakeup); None when none."""
         job = Job.objects.get(pk=self.job.pk)
         if job.status not in jobs.ACTIVE:
             return None
-        times = list(JobChunk.objects.filter(job=job, status=JobChunk.Status.PENDING).values_list("available_at", flat=True))
-        if not times:
-            return None
-        now = timezone.now()
-        return max(0.0, min((t - now).total_seconds() if t else 0.0 for t in times))
+        release_dead_local_chunks(job)
+        wake = jobs.next_wakeup(job)
+        return None if wake is None else max(0.0, (wake - timezone.now()).total_seconds())
 
     def plan(self, run: ChunkRun) -> list[Work]:
         done = done_cells(self.sjob, run.rows)
@@ -715,6 +749,7 @@ class ScoringRun:
                 return
 
     async def run(self) -> RunReport:
+        await asyncio.to_thread(_in_thread, release_dead_local_chunks, self.job)
         scorer = self.scorer
         def ask(work: Work | Tick) -> Work | Tick:
             return work if isinstance(work, Tick) else scorer.ask(work)
