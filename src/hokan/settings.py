@@ -438,6 +438,8 @@ SEARCH_TIMEOUT_S = envfloat("SEARCH_TIMEOUT_S", "15")
 SEARCH_MAX_WAIT_S = envfloat("SEARCH_MAX_WAIT_S", "30")
 SEARCH_MAX_RETRIES = envint("SEARCH_MAX_RETRIES", "2")
 SEARCH_RATE_LIMIT_PER_MIN = envint("SEARCH_RATE_LIMIT_PER_MIN", "60")
+# Seconds an answer of a search API is reused for the same query, site and count (core.cache; 0 = off).
+SEARCH_CACHE_TTL_S = envint("SEARCH_CACHE_TTL_S", "86400")
 # Folders of saved pages for the snapshot index: "folder" (with snapshot.csv) or "folder|base URL"
 # (Markdown/HTML files named after their path), comma-separated. Default: the saved 音威子府村 pages
 # and the labelled service pages of HOKAN_SHARED_DATA.

@@ -262,3 +262,17 @@ def test_search_provider_setting_orders_the_chain(settings, brave, perplexity, g
     settings.SEARCH_SNAPSHOT_DIRS = []
     with pytest.raises(SearchConfigError, match="検索プロバイダがありません"):
         search_from_settings(provider="auto")
+
+
+def test_an_identical_search_is_answered_from_the_cache_without_a_claim_or_request(brave) -> None:
+    from hokan.core.cache import get_cache
+
+    quota = LedgerQuota({"brave": ProviderQuota(monthly_calls=1)})
+    with _brave(brave, quota=quota, cache=get_cache(ttl_s=3600)) as provider:
+        first = provider.search("粗大ごみ", site=SITE)
+        again = provider.search(f"粗大ごみ site:{SITE}")  # the same question, written with the operator
+        with pytest.raises(BudgetExceeded):  # a different question is a new (paid) search
+            provider.search("国民健康保険", site=SITE)
+    assert again == first and [r.url for r in first] == [GOMI]
+    assert len(brave.requests) == 1 and get_ledger("search_brave").snapshot().calls == 1
+    assert get_cache(ttl_s=3600).stats("search_brave").hits == 1

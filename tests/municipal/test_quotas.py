@@ -72,6 +72,7 @@ def test_a_free_tier_search_falls_back_when_brave_s_month_is_used_up(settings) -
         settings.PERPLEXITY_API_KEY, settings.SEARCH_PERPLEXITY_BASE_URL = "pplx-key", "http://127.0.0.1:9"
         settings.GOOGLE_CUSTOM_SEARCH_API_KEY = ""
         settings.SEARCH_RATE_LIMIT_PER_MIN = 0
+        settings.SEARCH_CACHE_TTL_S = 0  # the same query twice: without the cache, both ask a provider
         quotas = MunicipalQuotas("conservative")
         ledger = quotas.search_quota().ledger("brave")
         for index in range(99):

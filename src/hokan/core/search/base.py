@@ -5,6 +5,9 @@ Document 003 §5.1 (検索API, デュアルプロバイダー対応); issue 10 �
 
 Every HTTP provider (Brave, Perplexity Search, Google CSE) sends each request like this:
 
+0. The answer cache (``hokan.core.cache``, scope "search_<name>", SEARCH_CACHE_TTL_S): the same
+   query, site and count asked again within the TTL is answered from it — nothing claimed,
+   nothing sent, nothing paid (a resumed or repeated run pays each search once).
 1. ``quota.begin(provider, key)``: a claim on the provider's ledger scope (``search_<name>``,
    ``hokan.core.budget``), atomic, before anything is sent. ``BudgetExceeded`` when the month's
    (or, in free-tier mode, the day's) quota is used up — nothing is sent.
@@ -21,6 +24,7 @@ Every HTTP provider (Brave, Perplexity Search, Google CSE) sends each request li
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import time
@@ -42,6 +46,16 @@ __all__ = ["HttpSearchProvider", "SearchProvider", "SearchResult", "clean_snippe
 _TAG = re.compile(r"<[^>]+>")
 _WS = re.compile(r"\s+")
 _SITE_OPERATOR = re.compile(r"(?:^|\s)site:(\S+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a search asks (the cache key of its answer): query without ``site:``, site host or
+    "", count after the provider's cap."""
+
+    query: str
+    site: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,9 @@ class HttpSearchProvider(SearchProvider):
     base_url: the API's origin (tests: a fake on 127.0.0.1); timeout_s: per connect/read;
     max_wait_s: the longest wait for the shared limiter (a Retry-After block) before giving
     up with SearchUnavailable; max_retries: extra tries after a 429 / 5xx; rate_per_min: the
-    shared pace for all processes (0 = none); quota: ``hokan.core.search.quota.SearchQuota``
+    shared pace for all processes (0 = none); cache: a ``hokan.core.cache`` backend (``get_cache``)
+    or None: an identical search (query, site, count) within its TTL is answered from it, sending
+    and paying nothing — a resumed job does not pay its searches twice; quota: ``hokan.core.search.quota.SearchQuota``
     or None (no ledger: only for tests of parsing); cost_usd_per_call: committed per answered
     request (USD, Decimal); limiter / allow_hosts / sleep: injectable for tests.
     """
@@ -152,6 +168,7 @@ class HttpSearchProvider(SearchProvider):
         self,
         *,
         base_url: str,
+        cache: Any = None,
         timeout_s: float = 15.0,
         max_wait_s: float = 30.0,
         max_retries: int = 2,
@@ -166,6 +183,7 @@ class HttpSearchProvider(SearchProvider):
         self.max_wait_s = max_wait_s
         self.max_retries = max_retries
         self.quota = quota
+        self.cache = cache
         self.limiter = limiter or Limiter(
             f"search:{self.name}", rate=Rate.per_minute(rate_per_min) if rate_per_min > 0 else None
         )
@@ -200,12 +218,40 @@ class HttpSearchProvider(SearchProvider):
         if not query:
             raise ValueError("empty search query")
         count = max(1, min(int(count), self.max_count))
+        key = self._cache_key(query, site, count)
+        if key is not None:
+            stored = self.cache.lookup(self.cache_scope, key)
+            if stored is not None:  # (the lookup counted the hit)
+                return [SearchResult(**row) for row in stored.data.get("results", [])]
         attempt = 0
         while True:
             response = self._send_once(query, site, count, attempt)
             if response is not None:
-                return self._results(response, site, count)
+                results = self._results(response, site, count)
+                if key is not None:
+                    self._store(key, results)
+                return results
             attempt += 1
+
+    # --- the answer cache (hokan.core.cache: one cache for every paid answer) --------------------
+    @property
+    def cache_scope(self) -> str:
+        """The cache scope of this provider's answers: "search_<name>" (its ledger scope's name)."""
+        return f"search_{self.name}"
+
+    def _cache_key(self, query: str, site: str | None, count: int) -> str | None:
+        if self.cache is None:
+            return None
+        from hokan.core.cache import cache_key
+
+        return cache_key(self.name, "web-search", SearchQuery(query=query, site=site or "", count=count))
+
+    def _store(self, key: str, results: list[SearchResult]) -> None:
+        from hokan.core.llm.client import Completion, Usage
+
+        answer = Completion(data={"results": [dataclasses.asdict(r) for r in results]}, usage=Usage(calls=1),
+                            provider=self.name, model="web-search")
+        self.cache.put(self.cache_scope, key, answer)
 
     def _send_once(self, query: str, site: str | None, count: int, attempt: int) -> httpx.Response | None:
         """One request: the response of a 200, None when it should be tried again."""

@@ -108,9 +108,14 @@ class FallbackSearch(SearchProvider):
 def _build(name: str, *, quota: object, today: Callable[[], dt.date]) -> SearchProvider:
     from django.conf import settings
 
+    cache = None
+    if int(settings.SEARCH_CACHE_TTL_S) > 0:
+        from hokan.core.cache import get_cache
+
+        cache = get_cache(ttl_s=int(settings.SEARCH_CACHE_TTL_S))
     common = dict(timeout_s=settings.SEARCH_TIMEOUT_S, max_wait_s=settings.SEARCH_MAX_WAIT_S,
                   max_retries=settings.SEARCH_MAX_RETRIES, rate_per_min=settings.SEARCH_RATE_LIMIT_PER_MIN,
-                  quota=quota)
+                  quota=quota, cache=cache)
     if name == "brave":
         return BraveSearch(api_key=settings.BRAVE_SEARCH_API_KEY, base_url=settings.SEARCH_BRAVE_BASE_URL, **common)
     if name == "perplexity":
