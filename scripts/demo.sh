@@ -25,3 +25,4 @@ $HOKAN leads export out/demo_enriched.csv --with-sources
 $HOKAN usage
 scripts/demo_municipal.sh  # municipal (M1): the fetch job offline on 音威子府村 pages and 鯖江市 PDFs
 bash scripts/demo_knowledge.sh  # knowledge (K2): backfill, OCR of the shared screenshots, a generated recording, Japanese search and stats
+bash scripts/demo_scoring.sh  # scoring (S3): a sheet of real utterances scored offline (method embedding) by hokan scoring run, shown as a table

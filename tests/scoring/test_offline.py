@@ -94,3 +94,50 @@ def test_descriptions_are_read_line_by_line_with_examples(embedder):
     assert with_examples.similarities(text)[0, 1] > plain.similarities(text)[0, 1]
     with pytest.raises(ValueError):
         OfflineScorer([], embedder=embedder)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_llm_key_a_job_is_scored_offline_through_the_pipeline(settings, tmp_path, rows):
+    """`hokan scoring run` with no provider: the engine's pipeline with the embedding scorer —
+    every cell scored (method "embedding", $0, no ledger reservation), the blank row reported,
+    the output marked."""
+    import csv
+
+    from hokan.core.models import UsageReservation
+    from hokan.scoring import service
+    from hokan.scoring.config import RunConfig
+    from hokan.scoring.io import STATUS_HEADER, FileSource
+    from hokan.scoring.models import ScoringResult
+
+    settings.HOKAN_LLM_PROVIDER, settings.HOKAN_SCORING_LLM_PROVIDER = "offline", ""
+    settings.HOKAN_SCORING_FLUSH_INTERVAL = 0.2
+    turns = sample(rows, "test", 23, seed=3)
+    path = tmp_path / "sheet.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ID", "発話"])
+        writer.writerows([[f"u{i}", t.text] for i, t in enumerate(turns)] + [["blank", "  "]])
+    categories = load_categories(CATEGORIES_FILE)
+    sjob, table, _ = service.prepare_job(FileSource(path), categories=categories, text_column="発話", id_column="ID",
+                                         output=str(tmp_path / "out.csv"), name="offline-job",
+                                         config=RunConfig.from_settings(chunk_row_limit=10, chunk_retry_limit=0,
+                                                                                     scale="1-5"))
+    report = service.run_job(sjob, table)
+
+    # the chunk holding the blank row fails (no retry allowed here), the two others complete
+    assert report.status == "failed", report.message
+    assert sorted(sjob.job.chunks.values_list("status", flat=True)) == ["done", "done", "failed"]
+    sjob.refresh_from_db()
+    assert (sjob.provider, sjob.model) == ("offline", "embedding:multilingual-e5-small-q4")
+    cells = ScoringResult.objects.filter(job=sjob)
+    scored = cells.exclude(score=None)
+    assert scored.count() == len(turns) * len(categories.items)
+    assert set(scored.values_list("method", flat=True)) == {"embedding"}
+    assert set(scored.values_list("score", flat=True)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert list(cells.filter(score=None).values_list("error", flat=True).distinct()) == ["発話が空です"]
+    assert not UsageReservation.objects.filter(scope="scoring").exists()
+    with (tmp_path / "out.csv").open(encoding="utf-8-sig", newline="") as handle:
+        out = list(csv.DictReader(handle))
+    assert [line[STATUS_HEADER] for line in out[:-1]] == ["完了（method=embedding）"] * len(turns)
+    assert out[-1][STATUS_HEADER].startswith("エラー")
+    assert all(line["none"] in {"1", "2", "3", "4", "5"} for line in out[:-1])

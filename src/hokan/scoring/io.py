@@ -201,7 +201,8 @@ class FileSink:
     """The output file (CSV / XLSX by its suffix), rendered from the result store.
 
     cells_of: () → {row index: {category: (score or None, status text)}} read from the store.
-    table: the input; categories: the output columns in order; scale: "0-1" | "1-5".
+    table: the input; categories: the output columns in order; scale: "0-1" | "1-5";
+    done_label: the status of a row scored in full ("完了"; the offline scorer's runs say so).
     """
 
     path: Path
@@ -209,6 +210,7 @@ class FileSink:
     categories: Sequence[str]
     scale: str
     cells_of: Callable[[], dict[int, dict[str, tuple[float | None, str]]]]
+    done_label: str = "完了"
     rewrites: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -260,7 +262,7 @@ class FileSink:
         elif len(row) < len(self.categories):
             values.append("処理中")
         else:
-            values.append("完了")
+            values.append(self.done_label)
         return values
 
 

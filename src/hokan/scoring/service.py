@@ -195,18 +195,21 @@ def estimate(sjob: ScoringJob, rows: list[Utterance], client: Any, *, use_cache:
 def llm_scorer(sjob: ScoringJob, counters: Any, *, no_cache: bool = False, client: Any = None) -> Any:
     """The LLM scorer of ``sjob`` on the configured provider (``get_client(profile="scoring")``).
 
+    With no provider configured (offline) the offline scorer is returned instead: method
+    "embedding" (``hokan.scoring.offline.embedding_scorer``, issue 11 §7).
+
     Raises:
-        LLMConfigError: no provider is configured (offline) or its key/endpoint is missing.
+        LLMConfigError: the provider's key/endpoint is missing.
     """
     from hokan.core.budget import get_ledger
-    from hokan.core.errors import LLMConfigError
     from hokan.core.llm import get_client
     from hokan.scoring.engine import LLMScorer
 
     client = client or get_client(profile="scoring")
-    if not client.available:
-        raise LLMConfigError("LLM が設定されていません（HOKAN_LLM_PROVIDER と API キー、または HOKAN_SCORING_LLM_PROVIDER）",
-                             provider="offline")
+    if not client.available:  # no LLM key: scoring still means something (issue 11 §7)
+        from hokan.scoring.offline import embedding_scorer
+
+        return embedding_scorer(sjob, counters)
     config = RunConfig.from_json(sjob.config)
     if no_cache:
         config = RunConfig.from_json({**config.to_json(), "cache_enabled": False})
@@ -226,7 +229,9 @@ def file_sink(sjob: ScoringJob, table: InputTable) -> FileSink | None:
 
     config = RunConfig.from_json(sjob.config)
     names = [c["name"] for c in sjob.categories]
-    return FileSink(Path(sjob.output), table, names, config.scale, lambda: _in_thread_grid(sjob, result_grid))
+    done = "完了（method=embedding）" if sjob.provider == "offline" else "完了"  # the offline scorer, marked
+    return FileSink(Path(sjob.output), table, names, config.scale, lambda: _in_thread_grid(sjob, result_grid),
+                    done_label=done)
 
 
 def _in_thread_grid(sjob: ScoringJob, fn: Callable[[ScoringJob], Any]) -> Any:
