@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from hokan.core.documents import read_document
@@ -60,11 +61,18 @@ def is_document(page: Page) -> bool:
             or path.endswith(DOCUMENT_SUFFIXES))
 
 
-def read_bytes(url: str, content: bytes, *, refresh: bool = False) -> tuple[str, str, int, bool]:
+def read_bytes(url: str, content: bytes, *, refresh: bool = False, quotas: Any = None) -> tuple[str, str, int, bool]:
     """(text, method, pages, from_cache) of a PDF or image, stored by URL in ``DocumentText``.
+    quotas: a ``MunicipalQuotas`` whose monthly OCR claim (keyed by the content's SHA-256, so a
+    document read before costs nothing) wraps the read; None = no claim.
 
-    Raises DocumentError (core.documents) when it cannot be read."""
-    document = read_document(content, name=url, refresh=refresh)
+    Raises DocumentError (core.documents) when it cannot be read; BudgetExceeded when the
+    month's OCR quota is used up."""
+    if quotas is not None:
+        with quotas.ocr(key=hashlib.sha256(content).hexdigest()):
+            document = read_document(content, name=url, refresh=refresh)
+    else:
+        document = read_document(content, name=url, refresh=refresh)
     methods = {page.method for page in document.pages}
     method = methods.pop() if len(methods) == 1 else ("mixed" if methods else "text_layer")
     DocumentText.objects.update_or_create(
@@ -74,12 +82,12 @@ def read_bytes(url: str, content: bytes, *, refresh: bool = False) -> tuple[str,
     return document.text, method, len(document.pages), document.from_cache
 
 
-def page_text(page: Page) -> PageText:
+def page_text(page: Page, *, quotas: Any = None) -> PageText:
     """The text of a fetched page (module docstring). Raises DocumentError for an unreadable
-    PDF or image."""
+    PDF or image; BudgetExceeded when the OCR quota of ``quotas`` is used up."""
     url = page.final_url or page.url
     if is_document(page):
-        text, method, _, _ = read_bytes(url, page.content)
+        text, method, _, _ = read_bytes(url, page.content, quotas=quotas)
         kind = "pdf" if page.content[:5] == b"%PDF-" else "image"
         return PageText(url=url, text=text, kind=kind, method=method)
     mime = page.content_type.split(";", 1)[0].strip().lower()

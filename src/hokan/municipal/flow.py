@@ -89,6 +89,7 @@ class FlowContext:
     sleep: Callable[[float], None] = time.sleep
     on_step: StepCallback | None = None
     notify: bool = True
+    quotas: Any = None  # hokan.municipal.quotas.MunicipalQuotas: the OCR claim per document (None: none)
 
     def step(self, service: str, text: str) -> None:
         if self.on_step is not None:
@@ -206,7 +207,7 @@ def run_service(ctx: FlowContext, municipality: Municipality, service: Service, 
             outcome.errors.append({"step": "fetch", "url": url, "message": f"{exc}（{tries}回試行）"})
             continue
         try:
-            text = documents_step.page_text(page)
+            text = documents_step.page_text(page, quotas=ctx.quotas)
         except DocumentError as exc:
             outcome.errors.append({"step": "documents", "url": url, "message": f"文書を読めません（{exc}）"})
             continue
@@ -249,18 +250,19 @@ def notify_draft(municipality: Municipality, service: Service, draft: Any, chang
 
 
 # --- the job ---------------------------------------------------------------------------------------
-def context_from_settings(*, key: str, sleep: Callable[[float], None] | None = None,
+def context_from_settings(*, key: str = "", sleep: Callable[[float], None] | None = None,
                           on_step: StepCallback | None = None, free_tier: str = "") -> FlowContext:
-    """A FlowContext from the settings: the configured fetcher, search provider and LLM."""
+    """A FlowContext from the settings: the configured fetcher, the core.search chain and the
+    municipal LLM, under the quotas of ``free_tier`` ("" = paid mode, "default", "conservative";
+    ``hokan.municipal.quotas``: search per provider, LLM calls per day, OCR per month, pages
+    per service). key: unused (kept for callers; the idempotency keys come from the job)."""
     from hokan.core.web.fetch import fetcher_from_settings
+    from hokan.municipal.quotas import MunicipalQuotas
 
-    pages = int(settings.HOKAN_MUNICIPAL_PAGES_PER_SERVICE)
-    if free_tier:
-        from hokan.municipal import quotas
-
-        pages = min(pages, quotas.pages_per_service(free_tier))
-    return FlowContext(fetcher=fetcher_from_settings(), search=search_provider(), llm=llm_client(),
-                       pages_per_service=pages, sleep=sleep or time.sleep, on_step=on_step)
+    quotas = MunicipalQuotas(free_tier)
+    return FlowContext(fetcher=fetcher_from_settings(), search=quotas.search(), llm=quotas.limit_llm(llm_client()),
+                       pages_per_service=quotas.pages_per_service, sleep=sleep or time.sleep, on_step=on_step,
+                       quotas=quotas)
 
 
 ContextFactory = Callable[[Job, JobChunk], FlowContext]
