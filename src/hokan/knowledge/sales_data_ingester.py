@@ -160,7 +160,7 @@ class SalesReading:
 
 def metric_for_label(label: str) -> str | None:
     """The metric key a label names (``METRIC_RULES``), or None. ``"GMV（総売上）"`` -> "gmv"."""
-    folded = fold(label).translate(_SIMPLIFIED).lower().replace(" ", "")
+    folded = fold(label).translate(_SIMPLIFIED).lower().replace("_", "").replace(" ", "")
     for metric, patterns in METRIC_RULES:
         if any(pattern.replace(" ", "") in folded for pattern in patterns):
             return metric
@@ -230,7 +230,9 @@ def _metric(figure: Figure, line: OcrLine, index: int, position: int, row: list[
         label, weight = inline, 1.0
     else:
         centre_x = (line.bbox[0] + line.bbox[2]) / 2
-        for header in [h for h in header_rows if h < index][::-1][:3]:
+        above = _label_above(line, rows[:index], texts, has_figure)
+        above_row = next((i for i in range(index - 1, -1, -1) if above in rows[i]), -1) if above is not None else -1
+        for header in [h for h in header_rows if above_row <= h < index][::-1][:3]:
             columns = [ln for ln in rows[header] if ln.bbox[0] <= centre_x + 2]
             if columns and columns[-1].bbox[2] >= line.bbox[0] - 2 * height:
                 label, weight = columns[-1].text, 1.0
@@ -240,10 +242,8 @@ def _metric(figure: Figure, line: OcrLine, index: int, position: int, row: list[
         left_words = [ln for ln in row[:position] if texts[id(ln)] and line.bbox[0] - ln.bbox[2] <= 8 * height]
         if not label and left_words:
             label, weight = left_words[-1].text, 1.0
-        if not label:
-            above = _label_above(line, rows[:index], texts, has_figure)
-            if above is not None:
-                label, weight = above.text, 0.9
+        if not label and above is not None:
+            label, weight = above.text, 0.9
     metric = metric_for_label(label) if label else None
     value: int | float | str = _number(figure.value)
     unit, shown, quote = figure.unit, figure.shown, line.text
