@@ -163,3 +163,34 @@ def test_stored_sales_keep_their_provenance_and_a_manual_value(knowledge_index):
     assert (gmv.value, gmv.unit, gmv.source, gmv.shown, gmv.quote, gmv.source_ref, gmv.method) == (
         Decimal(1234567), "JPY", "screenshot", "¥1,234,567", "¥1,234,567", "shot.png", "ocr_rules")
     assert analysis.sales.get(metric="orders").value == 300  # the manual edit stays
+
+
+@pytest.mark.django_db
+def test_read_screenshot_asks_the_llm_only_when_enabled_and_keeps_the_rules_reading_when_it_fails(
+        settings, fake_openai_server, tmp_path):
+    from hokan.core.documents import get_engine
+    from hokan.knowledge.sales_data_ingester import read_screenshot
+
+    settings.HOKAN_DATA_DIR = tmp_path / "data"
+    settings.HOKAN_LLM_PROVIDER = settings.HOKAN_KNOWLEDGE_LLM_PROVIDER = "openai"
+    settings.HOKAN_LLM_API_KEY = settings.OPENAI_API_KEY = "test-key"
+    settings.HOKAN_LLM_BASE_URL = fake_openai_server.v1_url
+    settings.HOKAN_LLM_MAX_RETRIES = 0
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (480, 120), "white")
+    font = ImageFont.truetype("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 40)
+    ImageDraw.Draw(image).text((20, 30), "¥98,000", fill="black", font=font)
+    path = tmp_path / "bare.png"
+    image.save(path)
+    engines = [get_engine("ppocrv6")]
+    plain = read_screenshot(path, engines=engines, vision=False)
+    assert [(m.value, m.unit, m.metric) for m in plain.metrics] == [(98000, "JPY", None)]
+    assert fake_openai_server.requests == []
+    fake_openai_server.enqueue(Reply.error(400, message="bad request"))
+    failed = read_screenshot(path, engines=engines, vision=True)
+    assert [(m.value, m.metric) for m in failed.metrics] == [(98000, None)] and "画像 LLM" in failed.problems[0]
+    assert len(fake_openai_server.requests) == 1  # the provider was asked once, refused: the rules' reading stays
+    fake_openai_server.enqueue(Reply.json({"figures": [{"shown": "¥98,000", "label": "総売上", "metric": "gmv"}]}))
+    labelled = read_screenshot(path, engines=engines, vision=True)
+    assert [(m.value, m.metric, m.label) for m in labelled.metrics] == [(98000, "gmv", "総売上")]

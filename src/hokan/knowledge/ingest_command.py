@@ -26,6 +26,7 @@ def ocr(
     output_format: str = typer.Option("json", "--format", help="出力形式: json / table"),
     engine: str | None = typer.Option(None, "--engine", help="OCR エンジン（ppocrv6 / ppocrv5 / tesseract）。既定は HOKAN_OCR_ENGINES"),
     refresh: bool = typer.Option(False, "--refresh", help="OCR のキャッシュを使わずに読み直す"),
+    vision: bool | None = typer.Option(None, "--vision/--no-vision", help="見出しが分からない数値を画像 LLM に尋ねる（既定 HOKAN_KNOWLEDGE_VISION_LABELS）"),
 ) -> None:
     from hokan.core.documents import get_engine
     from hokan.core.errors import DocumentError, InputError
@@ -37,7 +38,8 @@ def ocr(
         if file.suffix.lower() in (".json", ".csv"):
             reading = metrics_from_export(file.read_bytes(), name=str(file))
         else:
-            reading = read_screenshot(file, engines=[get_engine(engine)] if engine else None, refresh=refresh)
+            reading = read_screenshot(file, engines=[get_engine(engine)] if engine else None, refresh=refresh,
+                                      vision=vision)  # fmt: skip
     except (DocumentError, InputError) as exc:
         typer.echo(f"読み取れませんでした: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -274,13 +274,20 @@ def _label_above(line: OcrLine, rows: list[list[OcrLine]], texts: dict[int, str]
 
 
 def read_screenshot(image: Path | str | bytes, *, name: str | None = None, engines: Sequence[Any] | None = None,
-                    refresh: bool = False) -> SalesReading:  # fmt: skip
+                    refresh: bool = False, vision: bool | None = None) -> SalesReading:  # fmt: skip
     """OCR ``image`` (path or bytes) through ``hokan.core.documents`` and read its metrics.
+
+    vision: ask the vision LLM (``label_with_llm``) when some figures have no metric; None =
+    the ``HOKAN_KNOWLEDGE_VISION_LABELS`` setting. An LLM failure (budget used up, provider
+    down, no key) keeps the rules' reading and is named in ``problems``.
 
     Raises the ``DocumentError`` family of ``read_document`` (too large, unreadable, timeout,
     no OCR engine); an image with no text gives a reading with no metrics.
     """
+    from django.conf import settings
+
     from hokan.core.documents import read_document
+    from hokan.core.errors import HokanError
 
     document = read_document(image, name=name, ocr="always", engines=engines, refresh=refresh)
     metrics: list[Metric] = []
@@ -289,8 +296,36 @@ def read_screenshot(image: Path | str | bytes, *, name: str | None = None, engin
         if page.ocr is not None:
             metrics += metrics_from_ocr(page.ocr)
             texts.append(page.ocr.text)
-    return SalesReading(document.source, "\n\n".join(texts), tuple(metrics), ",".join(document.ocr_engines),
-                        document.sha256)  # fmt: skip
+    reading = SalesReading(document.source, "\n\n".join(texts), tuple(metrics), ",".join(document.ocr_engines),
+                           document.sha256)  # fmt: skip
+    vision = settings.HOKAN_KNOWLEDGE_VISION_LABELS if vision is None else vision
+    if vision and any(m.metric is None for m in metrics):
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        try:
+            mime, data = _for_vision(data)
+            return label_with_llm(reading, data, mime=mime)
+        except HokanError as exc:
+            return replace(reading, problems=(*reading.problems, f"画像 LLM による見出し付けを省略しました: {exc}"))
+    return reading
+
+
+def _for_vision(data: bytes) -> tuple[str, bytes]:
+    """(mime, bytes) a vision provider accepts: PNG / JPEG / WebP / GIF as they are, any other
+    image (BMP, TIFF) re-encoded as PNG."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png", data
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg", data
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", data
+    if data[:3] == b"GIF":
+        return "image/gif", data
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as image:
+        image.convert("RGB").save(buffer, "PNG")
+    return "image/png", buffer.getvalue()
 
 
 # --- exports -----------------------------------------------------------------------------------
