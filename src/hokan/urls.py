@@ -12,6 +12,7 @@ from hokan.leads.api import api as leads_api  # noqa: E402
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/scoring/", __import__("hokan.scoring.api", fromlist=["api"]).api.urls),  # scoring (S1): jobs create/status/resume/cancel/results
     # /api/leads, /api/runs/{id}, /api/usage, /api/docs (issue 3 §4); namespace "leads-api".
     path("api/", leads_api.urls),
     path("api/", __import__("hokan.municipal.api", fromlist=["api"]).api.urls),  # municipal (M1): /api/municipal/..., /api/admin/pdf/ocr
