@@ -10,16 +10,18 @@ import pytest
 from tests.fakes.faulty_provider import FaultyProvider
 from tests.scoring.fake_scorer import ScoringAnswers, expected_score
 from tests.scoring.helpers import CATEGORIES, Site, migrated_template, texts, write_categories, write_csv
+from tests.servers import redis_server_url  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def site_factory(tmp_path, tmp_path_factory):
+def site_factory(tmp_path, tmp_path_factory, redis_server_url):  # noqa: F811
     made = []
 
     def make(provider, **env):
-        site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, **env)
+        site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, REDIS_URL=redis_server_url,
+                    **env)
         made.append(site)
         return site
 
@@ -38,14 +40,20 @@ def run_args(site, *extra):
             "--text-column", "発話", "--id-column", "ID", "--output", str(site.tmp / "out.csv"), *extra)
 
 
-def test_1500_rows_are_3_chunks_each_row_paid_once_then_a_second_job_is_all_cache(site_factory):
+def test_dry_run_cancel_resume_1500_rows_in_3_chunks_each_paid_once_then_a_second_job_is_all_cache(site_factory):
     answers = ScoringAnswers()
     utterances = texts(1500)
     with FaultyProvider(answer=answers) as provider:
         site = site_factory(provider)
         write_csv(site.tmp / "in.csv", utterances)
         write_categories(site.tmp / "cats.json")
-        done = site.hokan(*run_args(site, "--job", "first"))
+        dry = site.hokan(*run_args(site, "--job", "first", "--dry-run"))
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert len(provider.requests) == 0  # a dry run asks nothing
+        assert "1,500 行" in dry.stdout and "300 回" in dry.stdout and "料金表（sonar）" in dry.stdout
+        cancelled = site.hokan("scoring", "cancel", "first")
+        assert cancelled.returncode == 0 and "中断" in cancelled.stdout
+        done = site.hokan("scoring", "resume", "first")  # a cancelled job resumed, run here
         assert done.returncode == 0, done.stdout + done.stderr
         status = site.status("first")
         assert answers.billed == {t: 1 for t in utterances}  # every row paid exactly once
