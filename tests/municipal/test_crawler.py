@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from hokan.core.web.fetch import LiveFetcher
 from hokan.municipal.crawler import CrawlError, CrawlerOptions, Link, crawl, keyword_scores, official_site
 from tests.fakes.site_server import FakeSite, _Handler as SiteHandler
 
@@ -28,6 +29,7 @@ APP_JS = """document.addEventListener("DOMContentLoaded", () => {
     ["/files/kokuho-zei.pdf", "国民健康保険税のご案内（PDF）"],
     ["http://www.example.com/kokuho/", "国民健康保険 まとめサイト"],
     ["/out/", "国民健康保険の窓口案内"],
+    ["/kurashi/kokuho/old/", "国民健康保険（旧ページ）"],
   ];
   const menu = document.getElementById("menu");
   for (const [href, text] of links) {
@@ -83,9 +85,11 @@ def test_crawls_js_links_by_relevance_on_the_official_site_through_the_guard() -
                            ("/kurashi/gomi/", "<html><body>ごみの出し方</body></html>"),
                            ("/event/", "<html><body>イベント</body></html>")):
             site.put(path, html)
-        result = crawl(site.url("/"), descriptions=DESCRIPTIONS,
-                       options=CrawlerOptions(max_pages=4, max_links_per_page=5, timeout_s=10),
-                       allow_hosts=["127.0.0.1"])
+        site.put("/robots.txt", "User-agent: *\nDisallow: /kurashi/kokuho/old/\n", content_type="text/plain")
+        with LiveFetcher(allow_hosts=["127.0.0.1"], delay_s=0) as fetcher:
+            result = crawl(site.url("/"), descriptions=DESCRIPTIONS,
+                           options=CrawlerOptions(max_pages=4, max_links_per_page=5, timeout_s=10),
+                           allow_hosts=["127.0.0.1"], fetcher=fetcher)
         requested = site.paths()
 
     urls = [page.url for page in result.pages]
@@ -107,6 +111,9 @@ def test_crawls_js_links_by_relevance_on_the_official_site_through_the_guard() -
     # the on-site link that redirects to a private address: the redirect's navigation is refused
     assert "/out/" in requested and any(url.startswith("http://10.0.0.1/admin") for url in refused), (result.refused, result.failed)
     assert not any("example.com" in url for url, _ in result.refused + result.failed)  # never even tried
+    # robots.txt is read (through the core.web fetcher) and a disallowed page is never requested
+    assert "/robots.txt" in requested and "/kurashi/kokuho/old/" not in requested
+    assert "robots.txt" in refused[site.url("/kurashi/kokuho/old/")]
 
 
 def test_the_start_page_must_pass_the_guard_before_chromium_starts() -> None:

@@ -21,8 +21,10 @@ Security — every request Chromium would make passes the SSRF guard:
 
 - ``context.route("**/*")`` intercepts every navigation and sub-request (scripts, XHR/fetch,
   images, frames). The handler does not let Chromium connect: it fetches the request itself
-  through ``hokan.core.web.http.guarded_client`` (the address check at connect time, so DNS
-  rebinding cannot pass; size cap; timeouts) and fulfils it, or aborts it and records why.
+  and fulfils it, or aborts it and records why — a page (top-level navigation) through the
+  core.web fetcher (``LiveFetcher``: robots.txt, politeness delay per host, charset, each
+  redirect hop checked), a sub-request through ``hokan.core.web.http.guarded_client`` (the
+  address check at connect time, so DNS rebinding cannot pass; size cap; timeouts).
   A navigation off the official site is aborted before any lookup; a sub-request to another
   public host is allowed (CDNs) when the guard admits it.
 - Defence in depth: Chromium starts with ``--host-resolver-rules=MAP * ~NOTFOUND`` and a
@@ -50,9 +52,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 
-from hokan.core.errors import FetchBlocked, FetchTooLarge, HokanError
+from hokan.core.errors import FetchBlocked, FetchError, FetchTooLarge, HokanError, RobotsDisallowed
 from hokan.core.search.snapshot import tokenize
-from hokan.core.web.fetch import Page
+from hokan.core.web.fetch import Fetcher, LiveFetcher, Page, fetcher_from_settings
 from hokan.core.web.http import MAX_REDIRECTS, guarded_client
 from hokan.core.web.ssrf import check_url
 
@@ -208,7 +210,7 @@ class _Guard:
     """The route handler: fetch every request through the guarded client, or refuse it."""
 
     def __init__(self, site: str, options: CrawlerOptions, allow_hosts: Sequence[str] | None,
-                 result: CrawlResult) -> None:
+                 result: CrawlResult, fetcher: Fetcher | None) -> None:
         from django.conf import settings
 
         self.site = site
@@ -216,6 +218,31 @@ class _Guard:
         self.result = result
         self.http = guarded_client(timeout_s=options.timeout_s, max_bytes=options.max_bytes,
                                    allow_hosts=self.allow_hosts, follow_redirects=False)
+        self.own_fetcher = fetcher is None
+        if fetcher is None:
+            fetcher = fetcher_from_settings() if allow_hosts is None else LiveFetcher(
+                timeout_s=options.timeout_s, max_bytes=options.max_bytes,
+                max_redirects=settings.HOKAN_FETCH_MAX_REDIRECTS, delay_s=settings.HOKAN_FETCH_DELAY_S,
+                user_agent=settings.HOKAN_FETCH_USER_AGENT, respect_robots=settings.HOKAN_FETCH_RESPECT_ROBOTS,
+                allow_hosts=self.allow_hosts)
+        self.fetcher = fetcher
+
+    def navigate(self, route: Any, url: str) -> None:
+        """A top-level page: fetched by the core.web fetcher (robots.txt, politeness, charset,
+        every redirect hop checked); a redirect that leaves the official site is refused."""
+        try:
+            page = self.fetcher.fetch(url)
+        except (FetchBlocked, RobotsDisallowed) as exc:
+            self.refuse(route, exc.url or url, str(exc))
+            return
+        except FetchError as exc:
+            self.result.failed.append((url, str(exc)))
+            route.abort("failed")
+            return
+        if not on_site(page.final_url, self.site):
+            self.refuse(route, page.final_url, f"公式サイト（{self.site}）の外へのリダイレクトです（{url} から）")
+            return
+        route.fulfill(status=200, content_type=page.content_type or "text/html", body=page.content)
 
     def refuse(self, route: Any, url: str, reason: str) -> None:
         self.result.refused.append((url, reason))
@@ -228,10 +255,13 @@ class _Guard:
         if scheme in ("data", "blob", "about"):
             route.continue_()
             return
-        if request.is_navigation_request() and request.frame.parent_frame is None and not on_site(url, self.site):
+        navigation = request.is_navigation_request() and request.frame.parent_frame is None
+        if navigation and not on_site(url, self.site):
             self.refuse(route, url, f"公式サイト（{self.site}）の外への移動です")
             return
-        navigation = request.is_navigation_request() and request.frame.parent_frame is None
+        if navigation and request.method == "GET":
+            self.navigate(route, url)
+            return
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST_HEADERS}
         method, content, target = request.method, request.post_data_buffer, url
         try:
@@ -261,6 +291,8 @@ class _Guard:
 
     def close(self) -> None:
         self.http.close()
+        if self.own_fetcher:
+            self.fetcher.close()
 
 
 _LINKS_JS = """els => els.map(e => [e.href, (e.innerText || e.getAttribute('title') || e.getAttribute('aria-label') || '').trim()])"""
@@ -284,10 +316,14 @@ def crawl(
     options: CrawlerOptions | None = None,
     scorer: LinkScorer | None = None,
     allow_hosts: Sequence[str] | None = None,
+    fetcher: Fetcher | None = None,
 ) -> CrawlResult:
     """Open ``start_url`` in headless Chromium and follow its most relevant links (module
     docstring). descriptions: the Japanese descriptions (and names) of the variables still
-    missing; scorer: a ``LinkScorer`` (e.g. ``llm_link_scorer``), default ``keyword_scores``.
+    missing; scorer: a ``LinkScorer`` (e.g. ``llm_link_scorer``), default ``keyword_scores``;
+    allow_hosts: hosts exempt from the address check (default HOKAN_FETCH_ALLOW_HOSTS); fetcher:
+    what fetches the pages themselves (default ``fetcher_from_settings()``: the LiveFetcher, or
+    the snapshot with HOKAN_SNAPSHOT_DIR; with ``allow_hosts`` a LiveFetcher using them).
 
     Returns the visited pages (start first), PDF/document links seen on the site, refused
     and failed requests. Links scoring 0 are never followed.
@@ -304,7 +340,7 @@ def crawl(
     if not on_site(start_url, site):
         raise CrawlError(f"開始ページ {start_url} は公式サイト（{site}）ではありません", url=start_url)
     result = CrawlResult()
-    guard = _Guard(site, options, allow_hosts, result)
+    guard = _Guard(site, options, allow_hosts, result, fetcher)
     try:
         check_url(start_url, allow_hosts=guard.allow_hosts)
     except FetchBlocked as exc:
