@@ -276,3 +276,10 @@ def test_an_identical_search_is_answered_from_the_cache_without_a_claim_or_reque
     assert again == first and [r.url for r in first] == [GOMI]
     assert len(brave.requests) == 1 and get_ledger("search_brave").snapshot().calls == 1
     assert get_cache(ttl_s=3600).stats("search_brave").hits == 1
+
+
+def test_a_refused_address_says_so_without_the_url_or_the_key(google) -> None:
+    with _google(google, api_key="secret-key", allow_hosts=[]) as provider:  # 127.0.0.1 not allowed
+        with pytest.raises(SearchUnavailable, match="SSRF ガードが拒否しました（loopback）") as caught:
+            provider.search("粗大ごみ")
+    assert "secret-key" not in str(caught.value) and google.requests == []

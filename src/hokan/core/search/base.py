@@ -272,9 +272,15 @@ class HttpSearchProvider(SearchProvider):
                 permit.report(Outcome.TIMEOUT)
                 raise SearchUnavailable(f"{self.label} がタイムアウトしました（{self.timeout_s:.0f} 秒）",
                                         provider=self.name) from exc
-            except (FetchBlocked, FetchTooLarge) as exc:
+            except FetchBlocked as exc:
+                # Not the guard's message: it names the URL, and Google's carries the API key.
                 permit.report(Outcome.ERROR)
-                raise SearchUnavailable(f"{self.label} に接続できません: {exc}", provider=self.name) from exc
+                raise SearchUnavailable(f"{self.label} への接続を SSRF ガードが拒否しました（{exc.reason}）",
+                                        provider=self.name) from exc
+            except FetchTooLarge as exc:
+                permit.report(Outcome.ERROR)
+                raise SearchUnavailable(f"{self.label} の応答が大きすぎます（上限 {exc.limit_bytes:,} バイト）",
+                                        provider=self.name) from exc
             except httpx.TransportError as exc:
                 permit.report(Outcome.ERROR)
                 raise SearchUnavailable(f"{self.label} に接続できません ({exc.__class__.__name__})",
