@@ -36,7 +36,7 @@ from hokan.core.errors import HokanError, SearchConfigError
 from hokan.core.ja import fold
 from hokan.core.search.base import SearchProvider, SearchResult, host_matches, split_site_operator
 
-__all__ = ["IndexedPage", "SnapshotIndex", "SnapshotSearch", "SnapshotSource", "markdown_urls", "tokenize"]
+__all__ = ["IndexedPage", "SnapshotIndex", "SnapshotSearch", "SnapshotSource", "markdown_urls", "pages_of", "tokenize"]
 
 _JA_RUN = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc\u3005\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -112,7 +112,14 @@ def _title_and_text(raw: str, *, is_html: bool) -> tuple[str, str]:
     return title, "\n".join(line for line in lines if line)
 
 
-def _pages_of(source: SnapshotSource) -> Iterable[IndexedPage]:
+def pages_of(source: SnapshotSource) -> Iterable[IndexedPage]:
+    """The text pages of one source (module docstring), as ``IndexedPage``s; PDFs and images of a
+    snapshot.csv are left out (their text comes from core.documents: callers add it).
+
+    Raises:
+        SearchConfigError: a folder without snapshot.csv and without ``base_url``.
+        InputError: a bad snapshot.csv (from ``SnapshotFetcher``).
+    """
     folder = source.folder
     if (folder / "snapshot.csv").is_file():
         from hokan.core.web.snapshot import SnapshotFetcher
@@ -158,7 +165,7 @@ class SnapshotIndex:
             if not source.folder.is_dir():
                 raise SearchConfigError(f"スナップショットのフォルダ {source.folder} がありません", provider="snapshot")
             try:
-                found = list(_pages_of(source))
+                found = list(pages_of(source))
             except SearchConfigError:
                 raise
             except (HokanError, OSError) as exc:
@@ -225,6 +232,8 @@ class SnapshotSearch(SearchProvider):
     def search(self, query: str, *, site: str | None = None, count: int = 10) -> list[SearchResult]:
         return self.index.search(query, site=site, count=count)
 
+
+_pages_of = pages_of  # the earlier name (hokan.municipal.demo uses it)
 
 _CACHE: dict[tuple[SnapshotSource, ...], SnapshotIndex] = {}
 _CACHE_LOCK = threading.Lock()
