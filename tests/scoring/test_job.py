@@ -1,0 +1,61 @@
+"""A scoring job stopped by a fatal error, and a hung provider (issue 11 §2, §3): the budget of
+the "scoring" ledger runs out → the whole pipeline stops with a clear message, held chunks are put
+back, nothing stored is lost; raising the limit and running the job again finishes it without
+paying any row twice. A request that never answers ends at the call's deadline."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.fakes.faulty_provider import FaultyProvider
+from tests.fakes.openai_server import Reply
+from tests.scoring.fake_scorer import ScoringAnswers
+from tests.scoring.helpers import Site, migrated_template, texts, write_categories, write_csv
+from tests.servers import redis_server_url  # noqa: F401  (module fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def site(tmp_path, tmp_path_factory, redis_server_url):  # noqa: F811
+    made = []
+
+    def make(provider, **env):
+        found = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, REDIS_URL=redis_server_url,
+                     **env)
+        made.append(found)
+        return found
+
+    yield make
+    for found in made:
+        found.stop_all()
+
+
+def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_twice(site):
+    utterances = texts(120, prefix="予算")
+    answers = ScoringAnswers()
+    with FaultyProvider(answer=answers) as provider:
+        s = site(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="40", HOKAN_SCORING_MONTHLY_CALL_LIMIT="10",
+                 HOKAN_SCORING_CONCURRENCY_MAX="2", HOKAN_SCORING_CALL_DEADLINE_S="3")
+        write_csv(s.tmp / "in.csv", utterances)
+        write_categories(s.tmp / "cats.json")
+        provider.enqueue(Reply.hang())  # the first request never answers
+        args = ("scoring", "run", str(s.tmp / "in.csv"), "--categories", str(s.tmp / "cats.json"), "--text-column",
+                "発話", "--output", str(s.tmp / "out.csv"), "--job", "budget")
+        stopped = s.hokan(*args)
+        halfway = s.status("budget")
+        held = s.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
+        s.env["HOKAN_SCORING_MONTHLY_CALL_LIMIT"] = "1000"
+        finished = s.hokan(*args)
+        final = s.status("budget")
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr[-2000:]
+    assert "予算の上限に達したため停止しました" in stopped.stdout and "Traceback" not in stopped.stderr
+    assert halfway["status"] == "interrupted" and "予算" in halfway["message"] and held == 0  # chunks put back
+    assert 0 < halfway["cells_ok"] < 360 and halfway["calls"] <= 10
+    assert finished.returncode == 0, finished.stdout + finished.stderr[-2000:]
+    assert answers.billed == {t: 1 for t in utterances}  # the hung call was never answered; no row paid twice
+    assert (final["status"], final["cells_ok"], final["calls"]) == ("completed", 360, 24)
+    with (s.tmp / "out.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert [r["採点ステータス"] for r in csv.DictReader(handle)] == ["完了"] * 120
