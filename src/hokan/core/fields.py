@@ -94,6 +94,8 @@ class FieldSpec:
     choices: for "choice", (spelling, value) pairs; for "boolean", extra (spelling, True/False)
         pairs on top of the built-in words. Spellings are compared folded, lower-case, spaceless.
     description / examples: what the field means, for people and prompts (municipal variables).
+    directions: the value is a direction to the reader (an application method), so an "ask us"
+        sentence naming a means (窓口, 電話, 郵送, …) is a value (``ja.is_vague(directions=True)``).
     """
 
     name: str
@@ -109,6 +111,7 @@ class FieldSpec:
     choices: tuple[tuple[str, object], ...] = ()
     description: str = ""
     examples: tuple[str, ...] = ()
+    directions: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -203,7 +206,7 @@ def _clean_folded(spec: FieldSpec, folded: str, day: dt.date | None) -> tuple[An
     """(value, None) or (None, reason) for folded text; memoised, because a list repeats its
     industries, capitals and years thousands of times. Pure given ``day`` (the date the year and
     date kinds depend on); values are immutable (str, int, bool, Decimal)."""
-    if ja.is_vague(folded) and not (spec.kind == "company_name" and ja.company_type(folded)):
+    if ja.is_vague(folded, directions=spec.directions) and not (spec.kind == "company_name" and ja.company_type(folded)):
         return None, None  # (「株式会社資本金不明」 is a name: a legal form is never a vague answer)
     try:
         return _CLEANERS[spec.kind](spec, folded), None

@@ -46,6 +46,9 @@ VALIDATION_KINDS: dict[str, Kind] = {
     "address": "address",
 }  # fmt: skip
 
+# Fields whose value is a direction to the reader (core.fields.FieldSpec.directions).
+DIRECTION_FIELDS = frozenset({"application_method"})
+
 _TOPIC = re.compile(r"[a-z]+")
 _FIELD = re.compile(r"[a-z]+(?:_[a-z]+)*")
 
@@ -82,6 +85,7 @@ class VariableSpec:
             max_length=500,
             description=self.description,
             examples=self.examples,
+            directions=self.field in DIRECTION_FIELDS,
         )
 
 

@@ -25,7 +25,7 @@ from hokan.core.ja.money import parse_yen
 from hokan.core.ja.people import Representative, split_representative
 from hokan.core.ja.phone import Phone, find_phones, parse_phone
 from hokan.core.ja.postal import parse_postal_code
-from hokan.core.ja.text import fold, fold_with_offsets, is_vague
+from hokan.core.ja.text import fold, fold_with_offsets, is_vague, names_a_means
 
 __all__ = [
     "CAPITAL_CITIES",
@@ -45,6 +45,7 @@ __all__ = [
     "fold",
     "fold_with_offsets",
     "is_vague",
+    "names_a_means",
     "is_valid_corporate_number",
     "normalize_company_name",
     "parse_corporate_number",

@@ -69,14 +69,35 @@ _PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】")
 _TRAILING = re.compile(r"(?:です|でございます|となります|となっております)?[。.!！\s]*$")
 
 
-def is_vague(text: str | None) -> bool:
+# The means a direction to the reader names (how to apply, where to ask): with one of these,
+# 「電話または窓口でお問い合わせください」 is an answer to "how do I apply?" (document 003 §3
+# application_method), not a refusal to answer.
+_MEANS = re.compile(
+    r"窓口|電話|郵送|郵便|オンライン|電子申請|インターネット|メール|ファクス|ファックス|fax|"
+    r"来庁|来所|持参|申請書|届出書|請求書|申込書|マイナンバーカード|マイナポータル|コンビニ|アプリ|予約",
+    re.IGNORECASE,
+)
+
+
+def names_a_means(text: str) -> bool:
+    """Whether ``text`` names a means of applying or asking (窓口, 電話, 郵送, オンライン, 申請書, …)."""
+    return bool(_MEANS.search(fold(text)))
+
+
+def is_vague(text: str | None, *, directions: bool = False) -> bool:
     """True when ``text`` is missing or says "no value" (非公開, 未定, 詳細は…, N/A, "-", …).
 
     Used on LLM and page answers so that 「お問い合わせください」 never becomes a value.
+    directions: the value is a direction to the reader (an application method): a sentence that
+        asks the reader to contact or check is then vague only when it names no means (窓口, 電話,
+        郵送, オンライン, 申請書, …): 「電話または窓口でお問い合わせください」 is an answer,
+        「詳細はお問い合わせください」 is not.
     """
     if text is None:
         return True
     folded = fold(text)
+    if directions and folded and _MEANS.search(folded) and not _VAGUE_EXACT.fullmatch(folded.strip()):
+        return False
     quotes = " 「」『』\"'"
     stripped = _TRAILING.sub("", _PARENS.sub("", folded)).strip(quotes)
     if not stripped:  # the whole answer was in brackets: judge what they hold

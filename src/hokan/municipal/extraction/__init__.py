@@ -214,7 +214,7 @@ def _accept(
     if not in_page(candidate.quote, page):
         errors.append(f"{spec.label}: 根拠の引用がページにないため採用しません（{candidate.quote[:60]}）")
         return None
-    if checks.is_vague(spec.field, candidate.text):
+    if checks.is_vague(spec.field, candidate.text, directions=spec.field_spec.directions):
         return None
     cleaned, valid = checks.validate(spec.field_spec, candidate.text)
     if not valid:

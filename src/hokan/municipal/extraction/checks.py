@@ -50,6 +50,8 @@ BONUS_RECENT = 0.05
 VAGUE_PATTERNS = tuple(
     re.compile(p) for p in (r"^詳細は", r"^お問い?合わ?せ", r"による$", r"^要確認", r"^未定", r"参照$", r"をご確認", r"によって異なる")
 )
+# What stays vague in a direction that names a means: 詳細は…, 要確認, 未定, によって異なる.
+DIRECTION_VAGUE_PATTERNS = tuple(VAGUE_PATTERNS[i] for i in (0, 3, 4, 7))
 _FEE_OK = re.compile(r"\d[\d,]*\s*円|無料")
 _PHONE_OK = re.compile(r"\d{2,5}-\d{1,4}-\d{4}")
 _FIRST_AMOUNT = {
@@ -65,10 +67,18 @@ TYPED_KINDS = frozenset({"phone", "email", "url", "fee", "date", "time_range", "
                          "boolean", "address"})  # fmt: skip
 
 
-def is_vague(field: str, text: str) -> bool:
-    """Whether ``text`` is no value for ``field`` (module docstring, §13.2)."""
+def is_vague(field: str, text: str, *, directions: bool = False) -> bool:
+    """Whether ``text`` is no value for ``field`` (module docstring, §13.2).
+
+    directions: the variable is a direction to the reader (``FieldSpec.directions``, an
+    application method): a sentence naming a means (電話または窓口でお問い合わせください) is then
+    its value; §13.2's "ask us" patterns still apply to one that names none.
+    """
     folded = ja.fold(text)
-    if not folded or ja.is_vague(folded) or any(p.search(folded) for p in VAGUE_PATTERNS):
+    if not folded or ja.is_vague(folded, directions=directions):
+        return True
+    patterns = DIRECTION_VAGUE_PATTERNS if directions and ja.names_a_means(folded) else VAGUE_PATTERNS
+    if any(p.search(folded) for p in patterns):
         return True
     if "fee" in field and not _FEE_OK.search(folded):
         return True
