@@ -91,7 +91,6 @@ def test_reindex_and_snapshots(knowledge_index, tmp_path):
 def test_a_held_qdrant_folder_is_one_japanese_line_and_exit_2(tmp_path):
     env = dict(os.environ, HOKAN_DATA_DIR=str(tmp_path), REDIS_URL="", QDRANT_URL="",
                DJANGO_SETTINGS_MODULE="hokan.settings")
-    subprocess.run([sys.executable, "-m", "hokan", "manage", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True)
     holder = subprocess.Popen([sys.executable, "-c", "import sys; from qdrant_client import QdrantClient;"
                                f"c = QdrantClient(path={str(tmp_path / 'qdrant')!r}); print('ready', flush=True);"
                                "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
