@@ -128,7 +128,50 @@ class Site:
         with sqlite3.connect(self.tmp / "hokan.sqlite3", timeout=30) as db:
             return db.execute(sql, params).fetchall()
 
+    def state(self, job: str) -> dict:
+        """The job as stored, read straight from the SQLite file (no Django start-up): the
+        fields of ``hokan scoring status --json`` the tests use."""
+        (sjob_id, core_id, status, message), = self.query(
+            "SELECT s.id, j.id, j.status, j.message FROM scoring_scoringjob s JOIN core_job j ON j.id = s.job_id "
+            "WHERE s.name = ?", job)
+        cells = dict(self.query("SELECT status, COUNT(*) FROM scoring_scoringresult WHERE job_id = ? GROUP BY status",
+                                sjob_id))
+        chunks = [{"chunk_id": c, "row_range": [a, b], "status": st, "retry_count": r, "last_error": e}
+                  for c, a, b, st, r, e in self.query(
+                      "SELECT chunk_id, row_start, row_end, status, retry_count, last_error FROM core_jobchunk "
+                      "WHERE job_id = ? ORDER BY chunk_id", core_id)]
+        return {"status": status, "message": message, "cells_ok": cells.get("ok", 0),
+                "cells_failed": cells.get("error", 0),
+                "calls": self.query("SELECT COUNT(*) FROM scoring_scoringanswer WHERE job_id = ?", sjob_id)[0][0],
+                "cache_hits": self.query("SELECT COUNT(*) FROM scoring_scoringresult WHERE job_id = ? AND method = 'cache'",
+                                         sjob_id)[0][0],
+                "chunks": chunks, "chunks_total": len(chunks),
+                "chunks_done": sum(1 for c in chunks if c["status"] == "done")}
+
     def status(self, job: str) -> dict:
         done = self.hokan("scoring", "status", job, "--json")
         assert done.returncode == 0, done.stdout + done.stderr
         return json.loads(done.stdout)
+
+
+try:
+    import pytest
+
+    @pytest.fixture
+    def site_factory(tmp_path, tmp_path_factory, redis_server_url):
+        """``make(provider, **env) -> Site`` on a copy of the migrated database, with Redis (the
+        module's ``redis_server_url``, tests/servers.py) for the limiter, the ledger and the
+        cache; stops what a failed test left running."""
+        made: list[Site] = []
+
+        def make(provider, **env: str) -> Site:
+            site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider,
+                        REDIS_URL=redis_server_url, **env)
+            made.append(site)
+            return site
+
+        yield make
+        for site in made:
+            site.stop_all()
+except ImportError:  # pragma: no cover
+    pass

@@ -9,25 +9,13 @@ import pytest
 
 from tests.fakes.faulty_provider import FaultyProvider
 from tests.scoring.fake_scorer import ScoringAnswers, expected_score
-from tests.scoring.helpers import CATEGORIES, Site, migrated_template, texts, write_categories, write_csv
+from tests.scoring.helpers import site_factory  # noqa: F401  (a fixture)
+from tests.scoring.helpers import CATEGORIES, texts, write_categories, write_csv
 from tests.servers import redis_server_url  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def site_factory(tmp_path, tmp_path_factory, redis_server_url):  # noqa: F811
-    made = []
-
-    def make(provider, **env):
-        site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, REDIS_URL=redis_server_url,
-                    **env)
-        made.append(site)
-        return site
-
-    yield make
-    for site in made:
-        site.stop_all()
 
 
 def read_output(path):
@@ -55,13 +43,13 @@ def test_dry_run_cancel_resume_1500_rows_in_3_chunks_each_paid_once_then_a_secon
         assert cancelled.returncode == 0 and "中断" in cancelled.stdout
         done = site.hokan("scoring", "resume", "first")  # a cancelled job resumed, run here
         assert done.returncode == 0, done.stdout + done.stderr
-        status = site.status("first")
+        status = site.state("first")
         assert answers.billed == {t: 1 for t in utterances}  # every row paid exactly once
         assert answers.calls == 300 and set(answers.sizes) == {5}
         # the same sheet again, as another job: answered from the cache, nothing paid
         again = site.hokan(*run_args(site, "--job", "second", "--output", str(site.tmp / "out2.csv")))
         assert again.returncode == 0, again.stdout + again.stderr
-        second = site.status("second")
+        second = site.state("second")
     assert answers.calls == 300  # no new call
     assert (status["status"], status["chunks_total"], status["chunks_done"], status["calls"]) == ("completed", 3, 3, 300)
     assert [c["row_range"] for c in status["chunks"]] == [[0, 500], [500, 1000], [1000, 1500]]

@@ -12,32 +12,20 @@ import pytest
 from tests.fakes.faulty_provider import FaultyProvider
 from tests.fakes.openai_server import Reply
 from tests.scoring.fake_scorer import ScoringAnswers
-from tests.scoring.helpers import Site, migrated_template, texts, write_categories, write_csv
+from tests.scoring.helpers import site_factory  # noqa: F401  (a fixture)
+from tests.scoring.helpers import texts, write_categories, write_csv
 from tests.servers import redis_server_url  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def site(tmp_path, tmp_path_factory, redis_server_url):  # noqa: F811
-    made = []
-
-    def make(provider, **env):
-        found = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, REDIS_URL=redis_server_url,
-                     **env)
-        made.append(found)
-        return found
-
-    yield make
-    for found in made:
-        found.stop_all()
 
 
-def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_twice(site):
+def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_twice(site_factory):
     utterances = texts(120, prefix="予算")
     answers = ScoringAnswers()
     with FaultyProvider(answer=answers) as provider:
-        s = site(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="40", HOKAN_SCORING_MONTHLY_CALL_LIMIT="10",
+        s = site_factory(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="40", HOKAN_SCORING_MONTHLY_CALL_LIMIT="10",
                  HOKAN_SCORING_CONCURRENCY_MAX="2", HOKAN_SCORING_CALL_DEADLINE_S="3")
         write_csv(s.tmp / "in.csv", utterances)
         write_categories(s.tmp / "cats.json")
@@ -45,11 +33,11 @@ def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_tw
         args = ("scoring", "run", str(s.tmp / "in.csv"), "--categories", str(s.tmp / "cats.json"), "--text-column",
                 "発話", "--output", str(s.tmp / "out.csv"), "--job", "budget")
         stopped = s.hokan(*args)
-        halfway = s.status("budget")
+        halfway = s.state("budget")
         held = s.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
         s.env["HOKAN_SCORING_MONTHLY_CALL_LIMIT"] = "1000"
         finished = s.hokan(*args)
-        final = s.status("budget")
+        final = s.state("budget")
     assert stopped.returncode == 2, stopped.stdout + stopped.stderr[-2000:]
     assert "予算の上限に達したため停止しました" in stopped.stdout and "Traceback" not in stopped.stderr
     assert halfway["status"] == "interrupted" and "予算" in halfway["message"] and held == 0  # chunks put back

@@ -11,25 +11,13 @@ import pytest
 
 from tests.fakes.faulty_provider import FaultyProvider
 from tests.scoring.fake_scorer import ScoringAnswers, expected_score
-from tests.scoring.helpers import CATEGORIES, Site, migrated_template, texts, write_categories, write_csv
+from tests.scoring.helpers import site_factory  # noqa: F401  (a fixture)
+from tests.scoring.helpers import CATEGORIES, texts, write_categories, write_csv
 from tests.servers import redis_server_url  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def site_factory(tmp_path, tmp_path_factory, redis_server_url):  # noqa: F811
-    made = []
-
-    def make(provider, **env):
-        site = Site(tmp_path, migrated_template(tmp_path_factory.getbasetemp()), provider, REDIS_URL=redis_server_url,
-                    **env)
-        made.append(site)
-        return site
-
-    yield make
-    for site in made:
-        site.stop_all()
 
 
 def read_output(path):
@@ -114,8 +102,10 @@ def test_killed_with_kill_9_and_run_again_loses_no_row_and_pays_no_row_twice(sit
         stopped_in = site.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
         provider.outage(0, from_next_request=False)
         again = site.hokan(*run_args(site, "killed"))
-        status = site.status("killed")
+        status = site.state("killed")
     assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+    print(f"kill -9 after {paid_before} paid calls; resumed run: {answers.calls - paid_before} calls;",
+          next((line for line in again.stdout.splitlines() if "今回の問い合わせ" in line), ""))
     assert 40 <= paid_before < 120 and stopped_in >= 1  # killed mid-run, a chunk held
     assert answers.billed == {t: 1 for t in utterances}  # no row lost, none paid twice
     assert answers.calls == 120
