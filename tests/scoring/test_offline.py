@@ -110,7 +110,7 @@ def test_with_no_llm_key_a_job_is_scored_offline_through_the_pipeline(settings, 
     from hokan.scoring.models import ScoringResult
 
     settings.HOKAN_LLM_PROVIDER, settings.HOKAN_SCORING_LLM_PROVIDER = "offline", ""
-    settings.HOKAN_SCORING_FLUSH_INTERVAL = 0.2
+    settings.HOKAN_EMBEDDING_CACHE_ENABLED = False  # no database writes from the Invoker thread (in-memory SQLite)
     turns = sample(rows, "test", 23, seed=3)
     path = tmp_path / "sheet.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -120,7 +120,7 @@ def test_with_no_llm_key_a_job_is_scored_offline_through_the_pipeline(settings, 
     categories = load_categories(CATEGORIES_FILE)
     sjob, table, _ = service.prepare_job(FileSource(path), categories=categories, text_column="発話", id_column="ID",
                                          output=str(tmp_path / "out.csv"), name="offline-job",
-                                         config=RunConfig.from_settings(chunk_row_limit=10, chunk_retry_limit=0,
+                                         config=RunConfig.from_settings(chunk_row_limit=10, chunk_retry_limit=0, flush_interval=60,
                                                                                      scale="1-5"))
     report = service.run_job(sjob, table)
 

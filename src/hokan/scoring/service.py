@@ -256,6 +256,10 @@ def run_job(sjob: ScoringJob, table: InputTable, *, no_cache: bool = False, scor
     from hokan.scoring.engine import RunCounters, run_scoring
 
     counters = RunCounters()
+    if scorer is None:  # a column of videos (document 002 §1.2): the File API scorer (hokan.scoring.video)
+        from hokan.scoring.video import video_scorer
+
+        scorer = video_scorer(sjob, table, counters, no_cache=no_cache, client=client)
     scorer = scorer or llm_scorer(sjob, counters, no_cache=no_cache, client=client)
     if getattr(scorer, "counters", None) is not None:
         counters = scorer.counters

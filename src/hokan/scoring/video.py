@@ -43,18 +43,20 @@ AlreadyPaid, ...). Messages are Japanese and name the source.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import mimetypes
 import os
+import re
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -66,6 +68,7 @@ from hokan.core.llm.gemini_files import GeminiFile, GeminiFilesClient, GeminiFil
 from hokan.core.web.http import guarded_async_client
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Gemini's supported video formats (video-understanding docs, read 2026-12-01).
 VIDEO_MIME_TYPES = {
@@ -145,10 +148,10 @@ class VideoSettings:
 
 
 def is_video_source(value: str) -> bool:
-    """True when ``value`` (a cell) looks like a video reference: an http(s) URL or a path
-    whose name ends with a video extension of ``VIDEO_MIME_TYPES``."""
+    """True when ``value`` (a cell) is a video reference: one token (no blank inside), an
+    http(s) URL or a path whose name ends with a video extension of ``VIDEO_MIME_TYPES``."""
     text = (value or "").strip()
-    if not text or "\n" in text:
+    if not text or any(c.isspace() for c in text):  # one token: a sentence mentioning a.mp4 is text
         return False
     path = urlsplit(text).path if text.lower().startswith(("http://", "https://")) else text
     return Path(path).suffix.lower() in _BY_EXTENSION
@@ -384,35 +387,65 @@ class VideoScorer:
         Raises: see the module docstring. Whatever happens, the temporary file is gone when
         this returns or raises, and the uploaded file's deletion is queued.
         """
-        temp: Path | None = None
-        name: str | None = None
-        try:
-            path, mime, temp = await self._local_copy(source)
-            name = new_file_name()
-            self.cleanup.remember_upload(name)
-            uploaded = await self.files.upload(path, mime_type=mime, name=name, display_name=f"hokan-scoring {key}"[:500])
-            if uploaded.name != name:  # the API chose another name: track that one too
-                self.cleanup.remember_upload(uploaded.name)
-                self.cleanup.delete_later(name)
-                name = uploaded.name
-            active = await self._wait_active(source, uploaded)
-            estimate = self._estimate(active, request)
+
+        async def use(files: list[GeminiFile]) -> VideoResult:
+            active = files[0]
             completion = await asyncio.to_thread(
-                paid_call, self.client, request, ledger=self.ledger, estimate_usd=estimate, key=key,
-                files=(active.ref(),),
+                paid_call, self.client, request, ledger=self.ledger, estimate_usd=self._estimate(active, request),
+                key=key, files=(active.ref(),),
             )
-            return VideoResult(completion, active.name, uploaded.size_bytes or path.stat().st_size,
-                               active.mime_type or mime, active.video_duration_s)
+            return VideoResult(completion, active.name, active.size_bytes, active.mime_type, active.video_duration_s)
+
+        return await self.with_videos([source], use, label=key)
+
+    async def with_videos(self, sources: Sequence[str], use: Callable[[list[GeminiFile]], Awaitable[T]], *,
+                          label: str = "") -> T:
+        """Download and upload every video of ``sources`` (in order), wait until all are ACTIVE,
+        then ``await use(files)`` (the ACTIVE Files, in the order of ``sources``); its result.
+
+        Cleanup in every case: each temporary file is deleted as soon as its upload is done (and
+        in ``finally``), every uploaded file's deletion is queued and awaited (shielded: a
+        second cancellation leaves it running for ``CleanupQueue.drain``). A cancellation that
+        arrives while cleaning up after a success is not lost: CancelledError is raised.
+
+        Raises: VideoError / VideoUnavailable (module docstring); what ``use`` raises.
+        """
+        temps: list[Path] = []
+        names: list[str] = []
+        completed = False
+        try:
+            uploaded: list[tuple[str, GeminiFile]] = []
+            for source in sources:
+                path, mime, temp = await self._local_copy(source)
+                if temp is not None:
+                    temps.append(temp)
+                name = new_file_name()
+                self.cleanup.remember_upload(name)
+                names.append(name)
+                file = await self.files.upload(path, mime_type=mime, name=name,
+                                               display_name=f"hokan-scoring {label}"[:500])
+                if file.name != name:  # the API chose another name: track that one too
+                    self.cleanup.remember_upload(file.name)
+                    names.append(file.name)
+                if temp is not None:
+                    self.cleanup.remove_local(temp)
+                    temps.remove(temp)
+                uploaded.append((source, file))
+            actives = [await self._wait_active(source, file) for source, file in uploaded]
+            result = await use(actives)
+            completed = True
+            return result
         finally:
-            if temp is not None:
+            for temp in temps:
                 self.cleanup.remove_local(temp)
-            if name is not None:
-                task = self.cleanup.delete_later(name)
+            if names:
+                deleting = asyncio.gather(*(self.cleanup.delete_later(n) for n in names), return_exceptions=True)
                 try:
-                    await asyncio.shield(task)
+                    await asyncio.shield(deleting)
                 except asyncio.CancelledError:
-                    pass  # cancelled again while deleting: the task goes on; drain() awaits it
-                # (the original exception, cancellation included, propagates from the try)
+                    if completed:
+                        raise  # cancelled while cleaning up after a success: the caller asked to stop
+                    # otherwise the original error (cancellation included) propagates; drain() awaits
 
     # --- steps ------------------------------------------------------------------------------------
     async def _local_copy(self, source: str) -> tuple[Path, str, Path | None]:
@@ -524,3 +557,126 @@ def _retry_after(response: httpx.Response) -> float | None:
     from hokan.core.web.http import parse_retry_after
 
     return parse_retry_after(response.headers)
+
+
+# --- the engine's Scorer for sheets with video rows -----------------------------------------------------
+VIDEO_NOTE = ("\n\nid {ids} の発話は動画です（text は動画の所在）。添付した動画（この順）の内容を、"
+              "ほかの発話と同じ尺度・カテゴリで採点してください。")
+
+
+_TEXT_ITEM = re.compile(r'"text": ("(?:[^"\\]|\\.)*")')
+
+
+def video_sources(request: JsonRequest) -> list[str]:
+    """The video references among the utterances of a scoring request (``questions.build_request``
+    puts each utterance in a JSON item ``"text": …``), in prompt order; [] for a text-only request."""
+    found = []
+    for literal in _TEXT_ITEM.findall(request.user):
+        try:
+            text = json.loads(literal)
+        except ValueError:
+            continue
+        if isinstance(text, str) and is_video_source(text):
+            found.append(text)
+    return found
+
+
+class VideoClient:
+    """The scoring engine's client for sheets with video rows: ``complete_json(request)`` attaches
+    the videos the request's rows point at (``sources_of(request)``) through
+    ``VideoScorer.with_videos`` — download, upload, ACTIVE, then ``inner.complete_json(request,
+    files=…)`` on the Gemini client, then cleanup — inside one ``asyncio.run`` (the engine's
+    Invoker threads have no event loop). A request without videos goes to ``inner`` unchanged.
+
+    The ledger reservation is the engine's (``paid_call`` around this call); the rate limiter
+    gates each HTTP attempt of ``inner`` (``inner`` runs its attempts through RetryPolicy).
+    Errors: VideoUnavailable (a TransientError) passes; a VideoError becomes LLMRequestError
+    ("final for this row", chained) so the engine reports it on the row's cells.
+    """
+
+    def __init__(self, inner: Any, video: VideoScorer, sources_of: Callable[[JsonRequest], list[str]]) -> None:
+        self.inner = inner
+        self.video = video
+        self.sources_of = sources_of
+
+    def __getattr__(self, name: str) -> Any:  # provider, model, available, profile, scope, price_table
+        return getattr(self.inner, name)
+
+    def complete_json(self, request: JsonRequest, **options: Any) -> Completion:
+        from hokan.core.errors import LLMRequestError
+
+        sources = self.sources_of(request)
+        if not sources:
+            return self.inner.complete_json(request, **options)
+
+        async def use(files: list[GeminiFile]) -> Completion:
+            refs = tuple(f.ref() for f in files)
+            return await asyncio.to_thread(self.inner.complete_json, request, files=refs, **options)
+
+        try:
+            return asyncio.run(self.video.with_videos(sources, use, label=request.schema_name))
+        except VideoUnavailable:
+            raise
+        except VideoError as exc:
+            raise LLMRequestError(str(exc), provider="gemini", status_code=0) from exc
+
+    def __repr__(self) -> str:
+        return f"VideoClient({self.inner!r})"
+
+
+def video_scorer(sjob: Any, table: Any, counters: Any, *, no_cache: bool = False, client: Any = None) -> Any:
+    """The engine Scorer for a job whose utterance column holds videos (``is_video_source``), or
+    None when no row does (the caller then uses the LLM or offline scorer).
+
+    An ``LLMScorer`` (same chunks, cache, idempotency keys, validation, re-asks) whose client is
+    a ``VideoClient`` on the scoring profile's Gemini client; video rows go into the prompt
+    unmasked (a URL or path is not personal data and must stay intact), with a note saying
+    which ids are videos. Reserves HOKAN_SCORING_VIDEO_COST_PER_CALL_USD (or the per-call
+    setting, if larger) per call. Leftovers of a killed run are deleted first.
+
+    Raises:
+        LLMConfigError: video rows, but the scoring profile's provider is not Gemini or has no key.
+    """
+    from django.conf import settings
+
+    from hokan.core.budget import get_ledger
+    from hokan.core.errors import LLMConfigError
+    from hokan.core.llm import get_client
+    from hokan.core.llm.gemini_files import files_client
+    from hokan.scoring.config import Categories, RunConfig
+    from hokan.scoring.engine import LLMScorer
+    from hokan.scoring.models import ScoringJob
+    from hokan.scoring.questions import build_request, masked
+    from hokan.scoring.service import job_rows
+
+    rows = job_rows(sjob, table)
+    if not any(is_video_source(row.text) for row in rows):
+        return None
+    gemini = client or get_client(profile="scoring")
+    if getattr(gemini, "provider", "") != "gemini" or not getattr(gemini, "available", False):
+        raise LLMConfigError("動画の行を採点するには HOKAN_SCORING_LLM_PROVIDER=gemini と GEMINI_API_KEY を設定してください"
+                             f"（現在: {getattr(gemini, 'provider', '?')}）", provider=str(getattr(gemini, "provider", "")))
+    video_settings = VideoSettings.from_settings()
+    video = VideoScorer(client=gemini, files=files_client(profile="scoring", chunk_bytes=video_settings.upload_chunk_bytes),
+                        ledger=None, settings=video_settings)
+    asyncio.run(video.cleanup.recover())
+    config = RunConfig.from_json(sjob.config)
+    if no_cache:
+        config = RunConfig.from_json({**config.to_json(), "cache_enabled": False})
+    categories = Categories.from_json(sjob.categories, config.categories_per_call)
+    if not sjob.provider:
+        ScoringJob.objects.filter(pk=sjob.pk).update(provider=str(gemini.provider), model=str(gemini.model))
+        sjob.provider, sjob.model = str(gemini.provider), str(gemini.model)
+    class _VideoLLMScorer(LLMScorer):
+        def request(self, rows: Any, block: int) -> JsonRequest:
+            texts = [u.text.strip() if is_video_source(u.text) else masked(u.text) for u in rows]
+            built = build_request(texts, self.block(block), system_prompt=self.sjob.system_prompt, config=self.config)
+            videos = [(n, t) for n, t in enumerate(texts, start=1) if is_video_source(t)]
+            if not videos:
+                return built
+            return dataclasses.replace(built, user=built.user + VIDEO_NOTE.format(ids="・".join(str(n) for n, _ in videos)))
+
+    estimate = max(Decimal(str(settings.HOKAN_SCORING_VIDEO_COST_PER_CALL_USD)),
+                   Decimal(str(settings.HOKAN_SCORING_COST_PER_CALL_USD)))
+    return _VideoLLMScorer(sjob, config, categories, client=VideoClient(gemini, video, video_sources),
+                           ledger=get_ledger("scoring"), estimate_usd=estimate, counters=counters)
