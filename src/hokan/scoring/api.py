@@ -74,6 +74,7 @@ class JobOut(Schema):
     cells_ok: int
     cells_failed: int
     fraction: float
+    cache_hit_rate: float | None = None
     chunks_total: int
     chunks_done: int
     chunks_failed: int

@@ -582,12 +582,18 @@ class Writer:
             self.counters.add(cells_written=sum(1 for c in batch if c.ok))
             self.last_flush = time.monotonic()
 
-    async def tick(self) -> None:
-        """Flush every ``flush_interval`` seconds (runs until cancelled)."""
+    async def tick(self, on_failure: Callable[[BaseException], None]) -> None:
+        """Flush every ``flush_interval`` seconds (runs until cancelled). A flush that fails (the
+        store, a sink at its retry limit) is handed to ``on_failure`` — it stops the run — and
+        the ticker ends."""
         while True:
             await asyncio.sleep(self.config.flush_interval)
             if time.monotonic() - self.last_flush >= self.config.flush_interval:
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception as exc:
+                    on_failure(exc)
+                    return
 
 
 def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -628,6 +634,7 @@ class ScoringRun:
         self.active: set[ChunkRun] = set()
         self.settled = asyncio.Event()
         self.stop_reason = ""
+        self.writer_failure: BaseException | None = None
         self.lock = threading.Lock()
 
     # producer -------------------------------------------------------------------------------
@@ -764,8 +771,14 @@ class ScoringRun:
             queue_size=self.config.pipeline_queue_size,
             chunk_of=lambda work: work if isinstance(work, Tick) else work.run, checkpoint=self.checkpoint,
         )
-        ticker = asyncio.create_task(self.writer.tick())
         task = asyncio.create_task(pipeline.run(self.source()))
+
+        def writer_failed(exc: BaseException) -> None:
+            self.writer_failure = exc
+            self.stop_reason = "writer"
+            task.cancel()
+
+        ticker = asyncio.create_task(self.writer.tick(writer_failed))
         watcher = asyncio.create_task(self.watch(task))
         stats: PipelineStats | None = None
         message = ""
@@ -775,7 +788,15 @@ class ScoringRun:
             if not self.stop_reason:
                 await self.put_back("処理が中断されました（プロセスの停止）")
                 raise
-            await self.put_back("ジョブが取り消されました" if self.stop_reason == "interrupted" else self.stop_reason)
+            if self.writer_failure is not None:  # a timed flush failed: stop like any fatal error
+                message = _fatal_message(self.writer_failure)
+                await self.put_back(message)
+                await asyncio.to_thread(_in_thread, jobs.interrupt_job, self.job, message)
+                log.error("scoring %s", json.dumps({"event": "stopped", "job": str(self.job.public_id),
+                                                    "reason": message}, ensure_ascii=False))
+            else:
+                await self.put_back("ジョブが取り消されました" if self.stop_reason == "interrupted"
+                                    else self.stop_reason)
         except PipelineError as exc:
             cause = exc.__cause__ or exc
             message = _fatal_message(cause)

@@ -317,11 +317,17 @@ class JobReport:
     def fraction(self) -> float:
         return self.cells_ok / self.cells_total if self.cells_total else 1.0
 
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """Share of the scored cells answered from the LLM cache (0.0–1.0; None before any)."""
+        return self.cache_hits / self.cells_ok if self.cells_ok else None
+
     def as_json(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
         data["cost_usd"], data["saved_usd"] = str(self.cost_usd), str(self.saved_usd)
         data["created_at"] = self.created_at.isoformat()
         data["fraction"] = round(self.fraction, 4)
+        data["cache_hit_rate"] = None if self.cache_hit_rate is None else round(self.cache_hit_rate, 4)
         return data
 
 
