@@ -243,7 +243,7 @@ def notify_draft(municipality: Municipality, service: Service, draft: Any, chang
              f"未取得: {draft.missing_count} 件"]
     if draft.missing_variables:
         lines.append("未取得の変数: " + ", ".join(draft.missing_variables[:20]))
-    for change in changes[:20]:
+    for change in changes[:20] if updated else []:
         lines.append(f"変更 {change['variable']}: {change['before']!s} → {change['after']!s}")
     lines.append(f"日時: {draft_step.iso_now()}")
     notify.send(notify.Message(kind, title, "\n".join(lines) + "\n"))
