@@ -26,8 +26,9 @@ Endpoints (Bearer key required, OpenAI error bodies):
 - ``GET /v1/batches?limit=`` → ``{"object": "list", "data": [...], "has_more": false}``.
 - ``GET /v1/files/{id}/content`` → the file's bytes.
 
-Line answers come from ``line_responder(body) -> Reply`` (default: ``default_reply``), or
-``fail_line(custom_id, reply)`` for one line (non-200 → the error file, ``response.status_code``
+Line answers come from ``line_responder(body) -> Reply`` (default: ``default_reply``); online
+chat completions from the queue, else ``online_responder(body)``, else ``default_reply``. Or
+``fail_line(custom_id, reply)`` / ``line_fault(index, custom_id) -> Reply | None`` for one line (non-200 → the error file, ``response.status_code``
 and an ``error`` body). With ``expire`` set, only the first ``expire_completed`` lines are
 answered; the rest go to the error file with ``error.code = "batch_expired"``.
 ``fail_control(*replies)`` answers the next batch/file API calls with errors (429 with
@@ -41,6 +42,7 @@ import email.parser
 import email.policy
 import json
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -85,7 +87,20 @@ class FakeOpenAIBatchServer(FakeOpenAIServer):
         self.expire = False
         self.expire_completed = 0
         self.fail_batch = False
+        self.online_responder: Callable[[dict[str, Any]], Reply] | None = None
+        self.line_fault: Callable[[int, str], Reply | None] | None = None  # (line index, custom_id) → a failure
         self._control: queue.Queue[Reply] = queue.Queue()
+        self._local = threading.local()  # the body of the chat request this handler thread serves
+
+    def _next_reply(self) -> Reply:
+        """A queued reply, else ``online_responder(body)`` for chat completions, else the default."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            body = getattr(self._local, "body", None)
+            if self.online_responder is not None and isinstance(body, dict):
+                return self.online_responder(body)
+            return self.default_reply
 
     # --- scripting ----------------------------------------------------------------------------
     def fail_line(self, custom_id: str, reply: Reply) -> None:
@@ -161,8 +176,8 @@ class FakeOpenAIBatchServer(FakeOpenAIServer):
                                "error": {"code": "batch_expired", "message":
                                          "This request could not be executed before the completion window expired."}})
                 continue
-            reply = self.line_failures.get(custom_id) or (
-                self.line_responder(line["body"]) if self.line_responder else self.default_reply)
+            reply = self.line_failures.get(custom_id) or (self.line_fault(index, custom_id) if self.line_fault else None) \
+                or (self.line_responder(line["body"]) if self.line_responder else self.default_reply)
             if reply.status != 200:
                 errors.append({"id": f"batch_req_{uuid.uuid4().hex[:12]}", "custom_id": custom_id,
                                "response": {"status_code": reply.status, "request_id": request_id,
@@ -237,6 +252,9 @@ class _Handler(_ChatHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         if path not in ("/v1/files", "/v1/batches"):
+            body = self.read_json()
+            self.fake._local.body = body
+            self.read_json = lambda: body  # type: ignore[method-assign]  # the chat handler reads it again
             return super().do_POST()
         fake = self.fake
         if path == "/v1/files":

@@ -743,3 +743,92 @@ class BatchRunner:
                 continue
             run.results[item.key] = ItemResult(item.key, completion=completion, source="online", status_code=200)
             run.retried_online += 1
+
+
+# --- the scoring job in batch mode (the CLI's ``--mode batch``) ----------------------------------------
+def run_batch(sjob: Any, table: Any, *, no_cache: bool = False, on_progress: Callable[[Any], None] | None = None,
+              client: Any = None, store: BatchStore | None = None, sleep: Callable[[float], None] = time.sleep,
+              clock: Callable[[], float] = time.monotonic, sinks: Sequence[Any] | None = None) -> Any:
+    """Score ``sjob`` through the provider's batch API, then finish it with the online pipeline.
+
+    1. Plan the job's open chunks exactly as the online run does (``engine.ScoringRun.plan``:
+       the same groups of rows × category blocks, the same prompts ``LLMScorer.request``, the
+       same idempotency keys ``scoring:<job>:b<block>:r<first>-<end>``); rows in the LLM cache
+       or with a stored answer are left out. One batch per chunk (``scoring:<job>:chunk<n>``),
+       all submitted first (``BatchRunner.start``), then collected.
+    2. Every batch answer is stored as a paid answer (``ScoringAnswer`` key ``<work key>:batch``,
+       tokens and cost at the batch price) the moment it is downloaded.
+    3. ``service.run_job`` runs the normal pipeline: it finds those stored answers (method
+       "stored": no paid call), validates them like any answer (a row whose part fails is asked
+       again alone, online), writes the result store, the output file and the sheet. Failed or
+       expired batch lines have no stored answer, so the pipeline asks them online — the one
+       retry path, with its own ledger keys and the provider's rate limit.
+
+    A restart at any step resumes: submitted batches are polled, not sent again; downloaded
+    answers are not downloaded again. Returns the pipeline's ``RunReport``.
+
+    client / store / sleep / clock / sinks: for tests (defaults: the configured scoring client,
+    ``FileBatchStore(HOKAN_SCORING_BATCH_DIR)``, the wall clock, the sheet sink of a sheet job).
+
+    Raises:
+        LLMConfigError: no provider, or one without a batch API here.
+        BatchFailed / BatchUnknown / BatchTimeout: see ``BatchRunner.run`` (a timeout: run again later).
+        BudgetExceeded: the batch does not fit the scoring budget.
+    """
+    from django.conf import settings
+
+    from hokan.core.models import JobChunk
+    from hokan.scoring import service
+    from hokan.scoring.engine import ChunkRun, RunCounters, ScoringRun
+    from hokan.scoring.models import ScoringAnswer
+
+    counters = RunCounters()
+    scorer = service.llm_scorer(sjob, counters, no_cache=no_cache, client=client)
+    runner = BatchRunner(
+        batch_backend(scorer.client), store=store or FileBatchStore(settings.HOKAN_SCORING_BATCH_DIR),
+        ledger=scorer.ledger, estimate_usd=scorer.estimate_usd,
+        poll_interval_s=float(settings.HOKAN_SCORING_BATCH_POLL_INTERVAL_S),
+        max_wait_s=float(settings.HOKAN_SCORING_BATCH_MAX_WAIT_S),
+        max_requests=int(settings.HOKAN_SCORING_BATCH_MAX_REQUESTS), sleep=sleep, clock=clock,
+        on_poll=(lambda status: on_progress(counters)) if on_progress is not None else None)
+    rows = service.job_rows(sjob, table)
+    planner = ScoringRun(sjob, rows, scorer, [], counters=counters)
+    submitted: list[tuple[Submitted, dict[str, list[int]]]] = []
+    for chunk in JobChunk.objects.filter(job=sjob.job).exclude(status=JobChunk.Status.DONE).order_by("chunk_id"):
+        batch_items: list[BatchItem] = []
+        asked: dict[str, list[int]] = {}
+        for work in planner.plan(ChunkRun(chunk, None)):  # type: ignore[arg-type]  # plan reads the rows only
+            todo = [u for u in work.rows if not scorer.unscorable(u) and scorer.lookup(u, work.block) is None]
+            if not todo:
+                continue
+            key = f"scoring:{scorer.public_id}:b{work.block}:r{work.group[0]}-{work.group[1]}"
+            indexes = [u.index for u in todo]
+            if scorer.stored_answer(key, indexes) is not None:
+                continue
+            batch_items.append(BatchItem(key, scorer.request(todo, work.block)))
+            asked[key] = indexes
+        if batch_items:
+            submitted.append((runner.start(f"scoring:{scorer.public_id}:chunk{chunk.chunk_id}", batch_items), asked))
+    for started, asked in submitted:
+        run = runner.collect(started)
+        for key, result in run.results.items():
+            completion = result.completion
+            if completion is None:
+                log.info("batch line %s not answered (%s): asked online by the pipeline", key, result.error)
+                continue
+            usage = completion.usage
+            _, made = ScoringAnswer.objects.get_or_create(key=f"{key}:batch", defaults={
+                "job": sjob, "rows": asked[key], "data": completion.data, "raw_text": completion.raw_text[:100_000],
+                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": usage.cost_usd})
+            if made:
+                counters.add(calls=1, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                             cost_usd=Decimal(usage.cost_usd))
+        if on_progress is not None:
+            on_progress(counters)
+    if sinks is None:
+        sinks = []
+        if sjob.source_kind == "sheet":
+            from hokan.scoring.sheets import sheet_sink
+
+            sinks = [sheet_sink(sjob, table)]
+    return service.run_job(sjob, table, no_cache=no_cache, scorer=scorer, sinks=sinks, on_progress=on_progress)

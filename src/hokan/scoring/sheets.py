@@ -493,7 +493,8 @@ class SheetsClient:
 
     def _backoff(self, attempt: int) -> float:
         """Truncated exponential backoff with jitter (Google's recommendation), seconds."""
-        return min(self.policy.backoff_max_s, float(2 ** attempt)) + random.uniform(0, 1)
+        step = min(self.policy.backoff_max_s, float(2 ** attempt))
+        return step + random.uniform(0, min(1.0, step))
 
     def _read(self, url: str, send: Callable[[], T]) -> T:
         def give_up(failure: _Failure) -> SheetsError:
@@ -763,3 +764,149 @@ def iter_rows(sheet: SheetInput) -> Iterator[tuple[int, list[str]]]:
     """(sheet row number, cells) for every data row of ``sheet`` (the header excluded)."""
     for number, cells in enumerate(sheet.rows[1:], start=2):
         yield number, cells
+
+
+# --- the scoring run's Source and Sink (hokan.scoring.io seams) -----------------------------------
+class SheetSource:
+    """Rows in from a Google Sheets tab (``hokan.scoring.io.Source``): ``read`` returns the same
+    ``InputTable`` as CSV/XLSX input — header trimmed, blank rows dropped, each row padded to
+    the header, row numbers as the sheet shows them, cells checked against the import limits.
+
+    client: a ``SheetsClient`` (default ``sheets_client_from_settings()`` at read time).
+    """
+
+    kind = "sheet"
+
+    def __init__(self, url: str, *, client: SheetsClient | None = None) -> None:
+        self.url = url
+        self.label = url
+        self.client = client
+        self.sheet: SheetInput | None = None
+
+    def read(self) -> Any:
+        """Raises: InputError (bad URL, no header, a cell over the limit), SheetsError."""
+        from hokan.scoring.io import InputTable, scoring_limits
+
+        from hokan.core.tabular import check_cells, is_blank_row
+
+        client = self.client or sheets_client_from_settings()
+        self.sheet = client.read(self.url)
+        limits = scoring_limits()
+        headers = [h.strip() for h in self.sheet.header]
+        rows, numbers = [], []
+        for number, cells in iter_rows(self.sheet):
+            if is_blank_row(cells):
+                continue
+            check_cells(cells, limits=limits, source=self.label, row=number, headers=headers)
+            rows.append(list(cells) + [""] * (len(headers) - len(cells)))
+            numbers.append(number)
+        return InputTable(headers, rows, numbers, "google_sheets")
+
+
+def open_sheet(url: str) -> SheetSource:
+    """The ``Source`` of ``--sheet-url URL`` (the CLI's plug-in point)."""
+    return SheetSource(url)
+
+
+class SheetSink:
+    """Results out to the same tab (``hokan.scoring.io.Sink``): one column per category (added
+    after the last header cell when missing) and the status column ``採点ステータス``, scores as
+    the output file shows them (``io.format_score``).
+
+    ``write`` queues the cells' rows in a ``SheetWriter`` and flushes when ``flush_interval_s``
+    passed since the last flush (or ``max_rows`` rows wait): at most one request per interval
+    whatever the pipeline's speed, so the quota never throttles scoring. ``chunk_done`` writes
+    the chunk's stored rows this sink has not written and flushes everything (a chunk is
+    completed only after its rows are in the sheet, §3.2); a flush that fails after the
+    retries raises ``SheetsWriteError`` naming the rows — the pipeline stops with it, the
+    cells stay in the result store, and the next run (``resume``) writes them.
+
+    grid: () → the result store's {row index: {category: (score, error)}}, read once at the
+    first write so a resumed run writes whole rows (status included). done_label: the status
+    of a row scored in full (FileSink's; the status text is FileSink's own rule).
+    """
+
+    def __init__(self, writer: SheetWriter, table: Any, categories: Sequence[str], scale: str, *,
+                 grid: Callable[[], dict[int, dict[str, tuple[float | None, str]]]] | None = None,
+                 max_rows: int = 1000, done_label: str = "完了") -> None:
+        from hokan.scoring.io import STATUS_HEADER
+
+        self.done_label = done_label  # the status of a row scored in full (as FileSink's)
+        self.writer = writer
+        self.table = table
+        self.categories = list(categories)
+        self.scale = scale
+        self.max_rows = max_rows
+        self._grid_of = grid
+        self._grid: dict[int, dict[str, tuple[float | None, str]]] | None = None
+        self.status_header = STATUS_HEADER
+        self._columns_ready = False
+        self._flushed: set[int] = set()  # sheet rows this sink has written
+
+    def _row_values(self, index: int) -> dict[str, Any]:
+        from hokan.scoring.io import FileSink, format_score
+
+        assert self._grid is not None
+        row = self._grid.get(index, {})
+        values: dict[str, Any] = {name: format_score(row.get(name, (None, ""))[0], self.scale) for name in self.categories}
+        values[self.status_header] = FileSink._scored(self, row)[-1]  # type: ignore[arg-type]  # the same status text
+        return values
+
+    def _ready(self) -> dict[int, dict[str, tuple[float | None, str]]]:
+        if not self._columns_ready:
+            self.writer.ensure_columns(self.categories + [self.status_header])
+            self._columns_ready = True
+        if self._grid is None:
+            self._grid = self._grid_of() if self._grid_of is not None else {}
+        return self._grid
+
+    def _flush(self, *, force: bool) -> None:
+        pending = set(self.writer.pending_rows)
+        written = self.writer.flush() if force or len(pending) >= self.max_rows else self.writer.maybe_flush()
+        if written:
+            self._flushed |= pending
+
+    def write(self, cells: list[Any]) -> None:
+        self._ready()
+        assert self._grid is not None
+        touched = set()
+        for cell in cells:
+            row = self._grid.setdefault(cell.row, {})
+            if not cell.ok and row.get(cell.category, (None, ""))[0] is not None:
+                continue  # an ok cell is never overwritten by a later error (as the result store)
+            row[cell.category] = (cell.score, "" if cell.ok else cell.error)
+            touched.add(cell.row)
+        for index in sorted(touched):
+            self.writer.add(self.table.row_numbers[index], self._row_values(index))
+        self._flush(force=False)
+
+    def chunk_done(self, rows: range) -> None:
+        """Write every stored row of the chunk not yet written by this sink (a resumed run's
+        rows stored before a failed flush included), then flush: the chunk is completed only
+        after this returns. Raises SheetsWriteError."""
+        grid = self._ready()
+        for index in rows:
+            number = self.table.row_numbers[index]
+            if index in grid and number not in self._flushed:
+                self.writer.add(number, self._row_values(index))
+        self._flush(force=True)
+
+    def close(self) -> None:
+        self._flush(force=True)
+
+
+def sheet_sink(sjob: Any, table: Any, *, client: SheetsClient | None = None) -> SheetSink:
+    """The ``Sink`` of a job whose input is a sheet (the CLI's plug-in point): writes back into
+    ``sjob.source`` with the job's categories, scale and flush interval (RunConfig)."""
+    from hokan.scoring.config import RunConfig
+    from hokan.scoring.engine import result_grid
+    from hokan.scoring.service import _in_thread_grid
+
+    config = RunConfig.from_json(sjob.config)
+    client = client or sheets_client_from_settings()
+    sheet = client.read(sjob.source)
+    writer = client.writer(sheet, flush_batch_size=1_000_000, flush_interval_s=float(config.flush_interval))
+    names = [c["name"] for c in sjob.categories]
+    done = "完了（method=embedding）" if sjob.provider == "offline" else "完了"  # as service.file_sink
+    return SheetSink(writer, table, names, config.scale, grid=lambda: _in_thread_grid(sjob, result_grid),
+                     done_label=done)
