@@ -15,8 +15,8 @@ Mounted at ``/api/`` by ``hokan/urls.py`` (namespace "municipal-api")::
     GET  /api/municipal/docs, /api/municipal/openapi.json
 
 A run started here is dispatched as core.jobs chunks (``core.tasks.dispatch_job``: Celery
-workers when a broker is configured; without one it runs inside the request and answers when
-done). Authentication: ``X-API-Key`` (``hokan.core.api_keys``), 401 without, 403 unknown or
+workers when a broker is configured; without one, a background thread of the web process) and the
+request answers 202 at once; ``/fetch/status`` follows it. Authentication: ``X-API-Key`` (``hokan.core.api_keys``), 401 without, 403 unknown or
 inactive, ``HOKAN_API_RATE_LIMIT_PER_MIN`` per key then 429. Errors are JSON
 ``{"detail": "<Japanese>"}``: 400 bad input, 404 unknown municipality / job / draft, 409 a run of
 that municipality already running, 422 validation, 502 the URL could not be fetched, 500 otherwise.
@@ -170,10 +170,43 @@ def job_out(run: MunicipalRun) -> dict[str, Any]:
 
 
 def _dispatch(run: MunicipalRun) -> None:
-    from hokan.core.tasks import dispatch_job
-    from hokan.municipal import flow  # noqa: F401  (registers the chunk handler)
+    """Start the run's chunks: on the Celery workers when a broker is configured, else in a
+    background thread of this process (``flow.execute``), so the request answers at once (a
+    whole municipality takes minutes, past a web worker's timeout). A thread killed with its
+    worker leaves the job resumable (``POST …/resume``: its chunks are taken back once the
+    process is gone, or after HOKAN_JOB_LEASE_S)."""
+    import threading
 
-    dispatch_job(run.job)
+    from hokan.celery import app, has_broker
+    from hokan.core.tasks import dispatch_job
+    from hokan.municipal import flow  # noqa: F401  (registers the "municipal.run" chunk handler)
+
+    if has_broker(app):
+        dispatch_job(run.job)
+        return
+    thread = threading.Thread(target=_run_here, args=(run.pk,), name=f"municipal-run-{run.job.public_id}",
+                              daemon=True)
+    thread.start()
+    _THREADS.append(thread)
+    _THREADS[:] = [t for t in _THREADS if t.is_alive()]
+
+
+_THREADS: list[Any] = []
+
+
+def _run_here(run_pk: int) -> None:
+    import logging
+
+    from django.db import connection
+
+    from hokan.municipal import flow
+
+    try:
+        flow.execute(MunicipalRun.objects.select_related("job", "municipality").get(pk=run_pk))
+    except Exception:  # the job keeps its state and stays resumable; nothing reaches a client
+        logging.getLogger(__name__).exception("municipal run %s failed in its thread", run_pk)
+    finally:
+        connection.close()
 
 
 def _summary(draft: Draft) -> dict[str, Any]:
