@@ -77,6 +77,9 @@ def test_read_by_url_through_gspread_and_the_token_exchange(server, clock):
     kinds = [(r.kind, r.status) for r in server.requests]
     assert kinds == [("token", 200), ("read", 200), ("read", 200)]  # one JWT exchange, metadata, values
     assert unquote(server.requests[2].path).endswith("/values/'回答 1'")
+    with make_client(server, clock, info) as client:
+        header = client.read(server.url(sid), header_only=True)  # what a writer needs: row 1 only
+    assert header.header == ["ID", "発話", "メモ"] and header.rows == [["ID", "発話", "メモ"]]
 
 
 def test_an_unknown_tab_a_bad_url_and_a_sheet_not_shared(server, clock):

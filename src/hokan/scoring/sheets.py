@@ -506,9 +506,10 @@ class SheetsClient:
         return self._call("read", url, send, give_up)
 
     # --- reading ----------------------------------------------------------------------------------
-    def read(self, url: str) -> SheetInput:
+    def read(self, url: str, *, header_only: bool = False) -> SheetInput:
         """Read one tab (``#gid=`` of ``url``, else the first tab): its metadata, then all its
-        values (two requests, both under the read quota).
+        values — or only the header row with ``header_only`` (what a writer needs); two
+        requests, both under the read quota.
 
         Raises:
             InputError: not a Sheets URL, or the tab is empty (no header row).
@@ -525,8 +526,9 @@ class SheetsClient:
         tab = tabs[0]
         title = str(tab.get("title", ""))
         grid = tab.get("gridProperties", {})
+        cells = quote_title(title) + ("!1:1" if header_only else "")
         body = self._read(url, lambda: self.gc.http_client.values_get(
-            ref.spreadsheet_id, quote_title(title),
+            ref.spreadsheet_id, cells,
             params={"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"},
         ))
         rows = [[str(cell) for cell in row] for row in body.get("values", [])]
@@ -904,7 +906,8 @@ def sheet_sink(sjob: Any, table: Any, *, client: SheetsClient | None = None) -> 
 
     config = RunConfig.from_json(sjob.config)
     client = client or sheets_client_from_settings()
-    sheet = client.read(sjob.source)
+    sheet = client.read(sjob.source, header_only=True)
+    # by time only (the Writer already batches cells by count): at most one request per interval
     writer = client.writer(sheet, flush_batch_size=1_000_000, flush_interval_s=float(config.flush_interval))
     names = [c["name"] for c in sjob.categories]
     done = "完了（method=embedding）" if sjob.provider == "offline" else "完了"  # as service.file_sink
