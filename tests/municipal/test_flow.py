@@ -186,3 +186,17 @@ def test_a_run_through_the_api_status_interrupt_and_conflicts(otoineppu, client,
     stopped = client.post(f"/api/municipal/jobs/{body['job_id']}/interrupt", headers=headers).json()
     assert stopped["status"] == "completed"  # a finished job stays finished
     assert Draft.objects.get().variables["juminhyo_phone"]["source_url"] == url
+
+
+def test_an_unusable_search_provider_interrupts_the_run_instead_of_retrying_each_service(otoineppu, settings):
+    from hokan.core import jobs
+
+    settings.SEARCH_PROVIDER = "brave"
+    settings.BRAVE_SEARCH_API_KEY = ""
+    services = [Service.objects.get(key="juminhyo"), Service.objects.get(key="kokuho")]
+    for execute in (lambda run: flow.execute(run), lambda run: jobs.run_job(run.job)):  # the CLI's, Celery's handler
+        run = flow.start_run(otoineppu, services)
+        progress = execute(run)
+        assert progress.status == "interrupted" and "BRAVE_SEARCH_API_KEY" in progress.message
+        assert progress.pending == 2 and progress.failed == 0  # nothing retried; resumable once configured
+    assert not Draft.objects.exists()

@@ -151,6 +151,14 @@ def run(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     tier = (free_tier or "default") if free_tier is not None else ""
+    if not dry_run:
+        from hokan.core.errors import LLMConfigError, SearchConfigError
+
+        try:  # a missing key or an unusable search provider: one line before any job is made
+            flow.context_from_settings(free_tier=tier)
+        except (SearchConfigError, LLMConfigError) as exc:
+            console.print(f"[red]設定を確認してください: {exc}[/red]")
+            raise typer.Exit(2) from exc
 
     if dry_run:
         table = Table(title=f"{municipality} — 実行しない確認（--dry-run）")

@@ -306,8 +306,22 @@ def _default_factory(job: Job, chunk: JobChunk) -> FlowContext:
                                  free_tier=job.params.get("free_tier", ""))
 
 
+def _config_errors() -> tuple[type[BaseException], ...]:
+    """Errors after which no service of the run can succeed: a bad key or model, a search
+    provider that cannot be used, the budget — the run is interrupted at once with the reason."""
+    from hokan.core.errors import SearchConfigError
+
+    return (*jobs.FATAL_ERRORS, SearchConfigError)
+
+
 def _registered_handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
-    result = service_chunk(job, chunk, _default_factory(job, chunk))
+    try:
+        result = service_chunk(job, chunk, _default_factory(job, chunk))
+    except _config_errors() as exc:  # stop the run (core.jobs releases the chunk), do not retry per service
+        from hokan.core.errors import ChunkLost
+
+        jobs.interrupt_job(job, jobs.describe_error(exc))
+        raise ChunkLost(str(exc), job_id=str(job.public_id), chunk_id=chunk.chunk_id, reason="interrupted") from exc
     _finish_if_done(job)
     return result
 
@@ -381,7 +395,7 @@ def execute(run: MunicipalRun, *, context: ContextFactory | None = None) -> jobs
     def handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
         return service_chunk(job, chunk, factory(job, chunk))
 
-    result = jobs.run_job(run.job, handler)
+    result = jobs.run_job(run.job, handler, fatal=_config_errors())
     run.job.refresh_from_db()
     if run.job.status == Job.Status.COMPLETED:
         Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
