@@ -23,6 +23,7 @@ from hokan.scoring.batch import (
     FileBatchStore,
     batch_backend,
 )
+from tests.fakes.clock import FakeClock
 from tests.fakes.gemini_batch_server import FakeGeminiBatchServer
 from tests.fakes.gemini_server import GeminiReply
 from tests.fakes.openai_batch_server import FakeOpenAIBatchServer
@@ -31,19 +32,6 @@ from tests.fakes.openai_server import Reply
 pytestmark = pytest.mark.django_db
 
 SCHEMA = {"type": "object", "properties": {"score": {"type": "number"}}, "required": ["score"]}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5_000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Killed(BaseException):

@@ -22,24 +22,10 @@ from hokan.scoring.sheets import (
     service_account_info,
     sheets_client_from_settings,
 )
+from tests.fakes.clock import FakeClock
 from tests.fakes.sheets_server import FakeSheetsServer, Fault
 
 pytestmark = pytest.mark.django_db
-
-
-class FakeClock:
-    """Seconds that move only when someone sleeps (the limiter, the backoff)."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
 
 
 @pytest.fixture
