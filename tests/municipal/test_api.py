@@ -123,3 +123,18 @@ def test_ocr_endpoint_reads_a_real_pdf_caches_it_by_url_and_force_reads_again(ap
     internal = api.post("/api/admin/pdf/ocr", {"url": "http://10.0.0.1/a.pdf"})
     assert internal.status_code == 400 and "取得できません" in internal.json()["detail"]
     assert DocumentText.objects.count() == 1
+
+
+def test_interrupt_status_and_the_openapi_document(api, client, otoineppu):
+    from hokan.municipal import flow
+
+    run = flow.start_run(otoineppu, [Service.objects.get(key="kokuho"), Service.objects.get(key="nenkin")])
+    stopped = api.post(f"/api/municipal/jobs/{run.job.public_id}/interrupt")
+    assert stopped.status_code == 200 and stopped.json()["status"] == "interrupted"
+    status = api.get("/api/municipal/fetch/status", municipality="otoineppu").json()
+    assert status["status"] == "interrupted" and "API から中断" in status["message"]
+    assert [s["status"] for s in status["services"]] == ["pending", "pending"]
+    schema = client.get("/api/municipal/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/admin/pdf/ocr" in paths and "/api/municipal/fetch/status" in paths
