@@ -57,6 +57,9 @@ def test_batch_mode_scores_every_row_once_and_asks_a_failed_line_online(site_fac
         site = batch_site(site_factory, fake)
         write_csv(site.tmp / "in.csv", utterances)
         write_categories(site.tmp / "cats.json")
+        dry = site.hokan(*run_args(site, "batch"), "--dry-run")
+        assert dry.returncode == 0, dry.stdout + dry.stderr[-3000:]
+        assert "バッチ方式で半額" in dry.stdout and fake.requests == []  # priced at half, nothing sent
         done = site.hokan(*run_args(site, "batch"))
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
         status = site.state("batch")

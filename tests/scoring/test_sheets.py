@@ -66,6 +66,11 @@ def test_read_by_url_through_gspread_and_the_token_exchange(server, clock):
     with make_client(server, clock, info) as client:
         header = client.read(server.url(sid), header_only=True)  # what a writer needs: row 1 only
     assert header.header == ["ID", "発話", "メモ"] and header.rows == [["ID", "発話", "メモ"]]
+    with make_client(server, clock, info) as client:  # the fake's other endpoints gspread has
+        client.gc.http_client.values_update(sid, "'回答 1'!C3", params={"valueInputOption": "RAW"},
+                                            body={"values": [["済"]]})
+        got = client.gc.http_client.values_batch_get(sid, ["'回答 1'!A2:B2", "'回答 1'!C3"])
+    assert [r.get("values") for r in got["valueRanges"]] == [[["u1", "商品がとても良かったです"]], [["済"]]]
 
 
 def test_an_unknown_tab_a_bad_url_and_a_sheet_not_shared(server, clock):

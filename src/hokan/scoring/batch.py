@@ -133,8 +133,8 @@ class BatchTimeout(BatchError):
 @dataclass(frozen=True)
 class BatchItem:
     """One request of a batch: ``key`` is the idempotency key of its row/category block (the
-    line's ``custom_id``, at most 64 characters for OpenAI), ``request`` the same
-    ``JsonRequest`` the online mode sends."""
+    line's OpenAI ``custom_id`` / Gemini ``metadata.key``), ``request`` the same ``JsonRequest``
+    the online mode sends."""
 
     key: str
     request: JsonRequest

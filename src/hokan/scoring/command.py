@@ -197,7 +197,12 @@ def run_command(
         report.add_row("問い合わせ", f"{found.calls:,} 回（{found.cells:,} セル、1回あたり最大 "
                                     f"{RunConfig.from_json(sjob.config).utterances_per_call} 発話）")
         report.add_row("トークン（推定）", f"入力 {found.input_tokens:,}・出力 {found.output_tokens:,}")
-        report.add_row("費用（推定）", f"{_money(found.cost_usd)}（{found.price_source}）")
+        if sjob.mode == "batch":  # the batch APIs charge half (hokan.scoring.batch, S2)
+            from hokan.core.llm.prices import BATCH_PRICE_FACTOR
+
+            report.add_row("費用（推定）", f"{_money(found.cost_usd * BATCH_PRICE_FACTOR)}（{found.price_source}、バッチ方式で半額）")
+        else:
+            report.add_row("費用（推定）", f"{_money(found.cost_usd)}（{found.price_source}）")
         report.add_row("プロバイダ", f"{found.provider or '-'} / {found.model or '-'}")
         console.print(report)
         if created:  # a dry run leaves nothing behind but the job it had to plan (kept for the real run)
