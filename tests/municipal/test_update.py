@@ -108,3 +108,24 @@ def test_unchanged_pages_cost_nothing_and_a_changed_value_makes_a_version_and_a_
     assert "【下書き更新】音威子府村 住民票の写しの交付" in caplog.text and "01656-5-3312 → 01656-5-3399" in caplog.text
     assert update.due(days=30).count() == 0
     assert sleeps == []  # one service per run: no pause between services
+
+
+def test_a_rules_only_extraction_is_not_reused_once_an_llm_is_configured(llm, tmp_path):
+    sync_catalogue()
+    otoi = Municipality.objects.create(lgcode="014702", slug="otoineppu", name="音威子府村", prefecture="北海道",
+                                       level="village", official_url="https://www.vill.otoineppu.hokkaido.jp/")
+    juminhyo = Service.objects.get(key="juminhyo")
+    folder = _site(tmp_path, "01656-5-3312")
+    factory, _ = _context(folder)
+
+    def offline(job, chunk):
+        ctx = factory(job, chunk)
+        ctx.llm = None
+        return ctx
+
+    flow.execute(flow.start_run(otoi, [juminhyo]), context=offline)
+    assert llm.requests == []
+    flow.execute(flow.start_run(otoi, [juminhyo]), context=factory)
+    # the query and the page's extraction are asked now: the stored rules-only result does not stand in
+    assert len(llm.requests) == 2
+    assert any("juminhyo_fee" in str(r.json) for r in llm.requests)

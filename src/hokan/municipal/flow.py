@@ -28,6 +28,7 @@ Between two services the run waits HOKAN_MUNICIPAL_SERVICE_DELAY_S seconds (§5.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import time
@@ -101,12 +102,14 @@ def _extract(ctx: FlowContext, municipality: Municipality, text: documents_step.
              variables: Sequence[VariableSpec], fetched: Any,
              work_key: str) -> tuple[dict[str, dict[str, Any]], int, list[str]]:
     """({name: value dict}, paid LLM calls, errors) for one page. A page text extracted before for
-    the same variables (``PageExtraction``, by the text's SHA-256) is answered from the table:
-    no LLM call (§4.2)."""
+    the same variables by the same extractor code and LLM (``PageExtraction``, by the text's
+    SHA-256) is answered from the table: no LLM call (§4.2). A rules-only result is not reused
+    once an LLM is configured, nor one of older rules."""
     from hokan.municipal.extraction import extract_page_detailed
 
     names = sorted(spec.name for spec in variables)
-    variables_key = hashlib.sha256(",".join(names).encode()).hexdigest()
+    llm_id = f"{getattr(ctx.llm, 'provider', '?')}:{getattr(ctx.llm, 'model', '?')}" if ctx.llm is not None else "rules"
+    variables_key = hashlib.sha256("|".join([",".join(names), extractor_fingerprint(), llm_id]).encode()).hexdigest()
     stored = PageExtraction.objects.filter(text_sha256=text.sha256, variables_key=variables_key,
                                            url=text.url[:2000]).first()
     if stored is not None:
@@ -119,6 +122,21 @@ def _extract(ctx: FlowContext, municipality: Municipality, text: documents_step.
     PageExtraction.objects.get_or_create(text_sha256=text.sha256, variables_key=variables_key, url=text.url[:2000],
                                          defaults={"values": values, "llm_calls": result.llm_calls})
     return values, result.llm_calls, list(result.errors)
+
+
+@functools.lru_cache(maxsize=1)
+def extractor_fingerprint() -> str:
+    """SHA-256 (16 hex digits) of the extraction package's code and prompt files: a stored page
+    extraction is reused only by the same extractor (improved rules read the page again)."""
+    from pathlib import Path
+
+    import hokan.municipal.extraction as package
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(package.__file__).parent.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".txt", ".json"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _last_modified(page: Any) -> str | None:

@@ -284,7 +284,8 @@ class MunicipalRun(models.Model):
 class PageExtraction(models.Model):
     """What extraction read from one page text for a set of variables (§4.2: an unchanged page
     costs no LLM call). text_sha256: SHA-256 of the page text; variables_key: SHA-256 of the
-    sorted variable names; values: ``{name: value dict}`` as in ``Draft.variables``."""
+    sorted variable names, the extractor's code fingerprint and the LLM (provider:model, or
+    "rules"); values: ``{name: value dict}`` as in ``Draft.variables``."""
 
     url = models.URLField("URL", max_length=2000)
     text_sha256 = models.CharField("本文のSHA-256", max_length=64)
