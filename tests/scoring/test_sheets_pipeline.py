@@ -79,6 +79,7 @@ def test_a_sheet_answering_500_stops_the_run_naming_the_rows_then_resume_writes_
         assert "未書き込みの行" in output and "HTTP 500" in output
         assert site.state("refused")["cells_ok"] == 30  # scored and stored: nothing lost
         assert sheets.values(sid)[0] == ["ID", "発話"]  # nothing reached the sheet
+        assert len(sheets.writes) == 3  # one flush: the first attempt and 2 retries, not retried again at close
         paid = answers.calls
 
         sheets.always_fail("write", None)  # Google is back

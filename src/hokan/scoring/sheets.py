@@ -844,6 +844,7 @@ class SheetSink:
         self.status_header = STATUS_HEADER
         self._columns_ready = False
         self._flushed: set[int] = set()  # sheet rows this sink has written
+        self.failed: SheetsError | None = None  # the error of a flush that gave up
 
     def _row_values(self, index: int) -> dict[str, Any]:
         from hokan.scoring.io import FileSink, format_score
@@ -864,7 +865,11 @@ class SheetSink:
 
     def _flush(self, *, force: bool) -> None:
         pending = set(self.writer.pending_rows)
-        written = self.writer.flush() if force or len(pending) >= self.max_rows else self.writer.maybe_flush()
+        try:
+            written = self.writer.flush() if force or len(pending) >= self.max_rows else self.writer.maybe_flush()
+        except SheetsError as exc:
+            self.failed = exc
+            raise
         if written:
             self._flushed |= pending
 
@@ -894,7 +899,10 @@ class SheetSink:
         self._flush(force=True)
 
     def close(self) -> None:
-        self._flush(force=True)
+        """Flush what is left — unless a flush failed in this run (the pipeline stopped with that
+        error; the rows are written by the resumed run, not retried a second time here)."""
+        if self.failed is None:
+            self._flush(force=True)
 
 
 def sheet_sink(sjob: Any, table: Any, *, client: SheetsClient | None = None) -> SheetSink:
