@@ -83,6 +83,7 @@ def test_what_cannot_be_read_exactly_is_not_returned(text):
 def test_signs_and_multipliers_are_kept():
     figure = one("前回比 -1.3%")
     assert (figure.shown, figure.value) == ("-1.3%", Decimal("-1.3"))
+    assert one("vs last -31.5%").value == Decimal("-31.5")  # a word before the space is no code
     assert one("1.2万").multiplier == "万" and one("1.2万").precision == Decimal(1000)
     assert one("12.5K").multiplier == "K"
 

@@ -37,7 +37,7 @@ def by_metric(metrics) -> dict:
 
 
 @pytest.mark.parametrize(("label", "metric"), [
-    ("GMV（総売上）", "gmv"), ("総売上", "gmv"), ("売上", "sales"), ("注文数", "orders"), ("Orders", "orders"),
+    ("GMV（総売上）", "gmv"), ("総売上", "gmv"), ("売上", "gmv"), ("売上個数", "items_sold"), ("注文数", "orders"), ("Orders", "orders"),
     ("最高同時視聴者数", "peak_viewers"), ("視聴者数", "viewers"), ("Viewers", "viewers"), ("いいね", "likes"),
     ("コメント", "comments"), ("客単価", "average_order_value"), ("CTR", "ctr"), ("クリック率", "ctr"),
     ("平均視聴時間", "average_watch_time"), ("Avg. watch time", "average_watch_time"), ("配信時間", "stream_duration"),

@@ -58,9 +58,12 @@ METRIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("average_order_value", ("客単価", "平均注文単価", "平均注文額", "平均購入単価", "aov", "avg. order value",
                              "average order value")),
     ("gmv", ("総売上", "売上金額", "売上高", "流通総額", "取引総額", "gmv", "revenue", "gross sales", "total sales")),
+    # 販売数 / 販売価格 before a bare 売上 / sales (a KPI card's 売上 is the GMV; a product table's
+    # 売上 column is the product's GMV, kept apart by its ``row``)
     ("orders", ("注文数", "注文件数", "受注数", "受注件数", "購入件数", "orders")),
     ("sku_orders", ("sku注文数", "sku別注文", "sku orders")),
     ("items_sold", ("販売数", "販売個数", "売上個数", "販売点数", "units sold", "items sold", "sold")),
+    ("gmv", ("売上", "sales")),
     ("peak_viewers", ("最高同時視聴者数", "最大同時視聴者数", "同時視聴者数(最大)", "ピーク視聴者数", "最高視聴者数",
                       "peak viewers", "peak concurrent")),
     ("average_viewers", ("平均視聴者数", "平均同時視聴者数", "average viewers", "avg. viewers")),
@@ -78,7 +81,6 @@ METRIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("product_impressions", ("商品表示回数", "表示回数", "インプレッション", "impressions")),
     ("ctr", ("クリック率", "ctr")),
     ("conversion_rate", ("購入率", "転換率", "コンバージョン率", "cvr", "conversion")),
-    ("sales", ("売上", "sales")),
     ("subtotal", ("小計", "subtotal")),
     ("shipping", ("送料", "shipping")),
     ("fee", ("手数料", "fee")),
@@ -99,11 +101,13 @@ METRIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 DURATION_METRICS = frozenset({"average_watch_time", "stream_duration", "watch_time"})
 
 # OCR of small Japanese UI text sometimes writes a kanji in its simplified Chinese form (PP-OCR's
-# dictionary holds both): folded back for label matching only (the quote keeps what was read).
+# dictionary holds both), or a look-alike (小肚 / 小叶 for 小計, 視聴時問 for 視聴時間): folded back for label
+# matching only (the label and quote keep what was read).
 _SIMPLIFIED = str.maketrans({
     "额": "額", "课": "課", "计": "計", "单": "単", "价": "価", "总": "総", "销": "販", "观": "観", "览": "覧",
     "评": "評", "论": "論", "时": "時", "间": "間", "长": "長", "击": "撃", "买": "買", "购": "購", "订": "注",
     "际": "際", "数": "数", "赞": "賛", "扣": "控", "费": "費", "币": "幣", "货": "貨", "运": "運", "邮": "郵",
+    "壳": "売", "贩": "販", "肚": "計", "叶": "計", "問": "間",
 })  # fmt: skip
 
 _LABEL_CHARS = re.compile(r"[A-Za-z\u3040-\u30ff\u3400-\u9fff]")
@@ -229,16 +233,14 @@ def _metric(figure: Figure, line: OcrLine, index: int, position: int, row: list[
     if inline:
         label, weight = inline, 1.0
     else:
-        centre_x = (line.bbox[0] + line.bbox[2]) / 2
         above = _label_above(line, rows[:index], texts, has_figure)
         above_row = next((i for i in range(index - 1, -1, -1) if above in rows[i]), -1) if above is not None else -1
-        for header in [h for h in header_rows if above_row <= h < index][::-1][:3]:
-            columns = [ln for ln in rows[header] if ln.bbox[0] <= centre_x + 2]
-            if columns and columns[-1].bbox[2] >= line.bbox[0] - 2 * height:
-                label, weight = columns[-1].text, 1.0
-                first = next((ln for ln in row if texts[id(ln)] and not has_figure[id(ln)]), None)
-                row_label = first.text if first is not None and first is not line else None
-                break
+        headers = [rows[h] for h in header_rows if above_row <= h < index][::-1][:3]
+        cell = _column(line, headers, height)
+        if cell is not None:
+            label, weight = cell.text, 1.0
+            first = next((ln for ln in row if texts[id(ln)] and not has_figure[id(ln)]), None)
+            row_label = first.text if first is not None and first is not line else None
         left_words = [ln for ln in row[:position] if texts[id(ln)] and line.bbox[0] - ln.bbox[2] <= 8 * height]
         if not label and left_words:
             label, weight = left_words[-1].text, 1.0
@@ -258,6 +260,25 @@ def _metric(figure: Figure, line: OcrLine, index: int, position: int, row: list[
     return Metric(label=label, metric=metric, value=value, unit=unit, shown=shown, quote=quote,
                   confidence=round(line.confidence * weight, 4), row=row_label, source=source,
                   bbox=tuple(line.bbox))  # type: ignore[arg-type]  # fmt: skip
+
+
+def _column(line: OcrLine, headers: list[list[OcrLine]], height: int) -> OcrLine | None:
+    """The header cell of ``line``'s column among the header rows above it (nearest first): the
+    cell overlapping it horizontally (headers of numeric columns are often right-aligned) in the
+    nearest row that has one, else the nearest cell within two line heights (a left-aligned
+    header over a ¥ box and its number) in the nearest row that has one."""
+    def overlap(cell: OcrLine) -> int:
+        return min(cell.bbox[2], line.bbox[2]) - max(cell.bbox[0], line.bbox[0])
+
+    for header in headers:
+        best = max(header, key=overlap)
+        if overlap(best) > 0:
+            return best
+    for header in headers:
+        best = max(header, key=overlap)
+        if overlap(best) > -2 * height:
+            return best
+    return None
 
 
 def _label_above(line: OcrLine, rows: list[list[OcrLine]], texts: dict[int, str],

@@ -143,13 +143,16 @@ def _code_before(folded: str, start: int) -> bool:
 
 def _general(folded: str, m: re.Match[str]) -> tuple[int, int, Decimal, str, dict[str, object]] | None:
     start = m.start()
+    while folded[start].isspace():  # "vs last -31.5%": the optional separators took the space
+        start += 1
     sign_text = (m.group("sign") or "").strip()
-    if sign_text and start and (folded[start - 1].isalnum() and folded[start - 1].isascii()):
+    sign_glued = bool(m.group("sign")) and start == m.start()
+    if sign_text and sign_glued and start and (folded[start - 1].isalnum() and folded[start - 1].isascii()):
         start += len(m.group("sign"))  # "A-1": the hyphen belongs to the code
         sign_text = ""
         if not m.group("cur"):
             return None
-    elif _code_before(folded, m.start()):
+    elif _code_before(folded, start):
         return None
     end = m.end()
     if end < len(folded) and folded[end].isascii() and folded[end].isalpha() and not m.group("suf"):
