@@ -116,6 +116,9 @@ def run_demo(shared: Path, folder: Path, *, out: Any = print) -> list[Any]:
                 out(f"      出典: {item['source_url']}")
             if draft.missing_variables:
                 out("  未取得: " + ", ".join(draft.missing_variables))
+            methods = [source.get("method", "") for source in draft.sources]
+            out(f"  読んだ資料: {len(methods)} 件（PDF・画像: {sum(m in ('text_layer', 'ocr', 'mixed') for m in methods)} 件、"
+                f"うち OCR: {sum(m in ('ocr', 'mixed') for m in methods)} 件）")
             for error in draft.errors[:3]:
                 out(f"  記録: [{error['step']}] {error['message'][:100]}")
     return drafts
