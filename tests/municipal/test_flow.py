@@ -188,7 +188,7 @@ def test_a_run_through_the_api_status_interrupt_and_conflicts(otoineppu, client,
     assert Draft.objects.get().variables["juminhyo_phone"]["source_url"] == url
 
 
-def test_an_unusable_search_provider_interrupts_the_run_instead_of_retrying_each_service(otoineppu, settings):
+def test_an_unusable_search_provider_interrupts_the_run_instead_of_retrying_each_service(otoineppu, settings, caplog):
     from hokan.core import jobs
 
     settings.SEARCH_PROVIDER = "brave"
@@ -200,3 +200,4 @@ def test_an_unusable_search_provider_interrupts_the_run_instead_of_retrying_each
         assert progress.status == "interrupted" and "BRAVE_SEARCH_API_KEY" in progress.message
         assert progress.pending == 2 and progress.failed == 0  # nothing retried; resumable once configured
     assert not Draft.objects.exists()
+    assert caplog.text.count("【取得中断】音威子府村: 0/2 サービス完了") == 2 and "--resume" in caplog.text

@@ -316,7 +316,11 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
                     notify_draft(municipality, service, draft, changes, updated=updated)
 
         saves.append(save)
-    return jobs.ChunkResult(summary=summary, save=lambda: [fn() for fn in saves] and None)
+    def save_all() -> None:
+        for save_one in saves:
+            save_one()
+
+    return jobs.ChunkResult(summary=summary, save=save_all)
 
 
 def _default_factory(job: Job, chunk: JobChunk) -> FlowContext:
@@ -339,6 +343,9 @@ def _registered_handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
         from hokan.core.errors import ChunkLost
 
         jobs.interrupt_job(job, jobs.describe_error(exc))
+        stopped = MunicipalRun.objects.filter(job=job).select_related("job", "municipality").first()
+        if stopped is not None:
+            notify_stopped(stopped)
         raise ChunkLost(str(exc), job_id=str(job.public_id), chunk_id=chunk.chunk_id, reason="interrupted") from exc
     _finish_if_done(job)
     return result
@@ -417,7 +424,22 @@ def execute(run: MunicipalRun, *, context: ContextFactory | None = None) -> jobs
     run.job.refresh_from_db()
     if run.job.status == Job.Status.COMPLETED:
         Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
+    elif run.job.status in (Job.Status.INTERRUPTED, Job.Status.FAILED):
+        notify_stopped(run)
     return result
+
+
+def notify_stopped(run: MunicipalRun) -> None:
+    """The notice of a run that ended interrupted or failed (§5.4 「失敗なら通知」, §11.3), Japanese."""
+    import logging as _logging
+
+    job = run.job
+    done = JobChunk.objects.filter(job=job, status=JobChunk.Status.DONE).count()
+    title = f"【取得{job.get_status_display()}】{run.municipality.name}: {done}/{job.total_chunks} サービス完了"
+    body = (f"種類: job_{job.status}\n自治体: {run.municipality} （{run.municipality.slug or run.municipality.lgcode}）\n"
+            f"ジョブ: {job.public_id}\n理由: {job.message or '—'}\n"
+            f"続きから再開: hokan municipal run --id {run.municipality.slug or run.municipality.lgcode} --resume\n")
+    notify.send(notify.Message(f"job_{job.status}", title, body), level=_logging.WARNING, notify_type="warning")
 
 
 def new_key() -> str:
