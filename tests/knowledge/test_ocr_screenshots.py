@@ -24,9 +24,15 @@ app = typer.Typer()  # the knowledge group as ``hokan`` mounts it (a group of on
 app.add_typer(knowledge_app, name="knowledge")
 
 
+@pytest.fixture(scope="module")
+def _module_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ocr-data")
+
+
 @pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path: Path) -> Path:
-    settings.HOKAN_DATA_DIR = tmp_path / "data"
+def data_dir(settings, _module_data_dir: Path) -> Path:
+    """One data folder for the module: a screenshot read by one test is a cache hit for the next."""
+    settings.HOKAN_DATA_DIR = _module_data_dir
     return settings.HOKAN_DATA_DIR
 
 
