@@ -474,8 +474,8 @@ CRAWLER_TIMEOUT_S = envfloat("CRAWLER_TIMEOUT_S", "30")
 # Video rows (a URL or a path ending in .mp4/.mov/.webm/...): the largest video downloaded or read
 # (bytes; Gemini's File API takes up to 2 GB on the free tier), the download timeout per phase,
 # the wait for the uploaded file to become ACTIVE (poll interval, limit; seconds), the upload chunk
-# (a multiple of 256 KiB), the least reserved per paid video call (USD; longer videos reserve
-# duration × 300 tokens/s at the model's price).
+# (a multiple of 256 KiB), the least reserved per paid video call (USD; VideoScorer.score reserves
+# more for a long video: duration × 300 tokens/s at the model's price).
 HOKAN_SCORING_VIDEO_MAX_BYTES = envint("HOKAN_SCORING_VIDEO_MAX_BYTES", str(500 * 1024 * 1024))
 HOKAN_SCORING_VIDEO_DOWNLOAD_TIMEOUT_S = envfloat("HOKAN_SCORING_VIDEO_DOWNLOAD_TIMEOUT_S", "60")
 HOKAN_SCORING_VIDEO_POLL_INTERVAL_S = envfloat("HOKAN_SCORING_VIDEO_POLL_INTERVAL_S", "5")
