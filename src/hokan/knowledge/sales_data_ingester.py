@@ -177,6 +177,16 @@ def _number(value: Decimal | str) -> int | float | str:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def figure_value(figure: Figure, metric: str | None) -> tuple[int | float | str, str]:
+    """(value, unit) of a figure once its metric is known: a clock is a duration in seconds for a
+    duration metric (``DURATION_METRICS``) or when it has seconds (``01:23:45``), else a time of
+    day (seconds since midnight, unit "time_of_day"); other figures as read."""
+    if figure.unit != "clock":
+        return _number(figure.value), figure.unit
+    duration = metric in DURATION_METRICS or (len(figure.parts) == 3 and metric != "started_at")
+    return clock_seconds(figure.parts, duration=duration), "seconds" if duration else "time_of_day"
+
+
 def _label_text(text: str) -> str:
     """``text`` without its figures, trimmed of punctuation; "" when no word is left."""
     for figure in sorted(find_figures(text), key=lambda f: -f.start):
@@ -247,12 +257,8 @@ def _metric(figure: Figure, line: OcrLine, index: int, position: int, row: list[
         if not label and above is not None:
             label, weight = above.text, 0.9
     metric = metric_for_label(label) if label else None
-    value: int | float | str = _number(figure.value)
-    unit, shown, quote = figure.unit, figure.shown, line.text
-    if unit == "clock":
-        duration = metric in DURATION_METRICS or len(figure.parts) == 3 and metric not in ("started_at",)
-        value = clock_seconds(figure.parts, duration=duration)
-        unit = "seconds" if duration else "time_of_day"
+    value, unit = figure_value(figure, metric)
+    shown, quote = figure.shown, line.text
     if unit in ("count", "number") and position and _is_currency_only(row[position - 1].text) and figure.start == 0:
         neighbour = row[position - 1]
         if line.bbox[0] - neighbour.bbox[2] <= 3 * max(line.bbox[3] - line.bbox[1], 1):
@@ -429,10 +435,7 @@ def _cell_metrics(label: str, raw: Any, source: str, *, row: str | None) -> list
         return None
     out = []
     for figure in figures:
-        value, unit = _number(figure.value), figure.unit
-        if unit == "clock":
-            duration = metric in DURATION_METRICS or len(figure.parts) == 3
-            value, unit = clock_seconds(figure.parts, duration=duration), "seconds" if duration else "time_of_day"
+        value, unit = figure_value(figure, metric)
         if unit in ("count", "number") and re.search(r"円|jpy|yen", label, re.IGNORECASE):
             unit = "JPY"
         out.append(Metric(label, metric, value, unit, figure.shown, f"{label}: {text}", 1.0, row, source))
@@ -553,12 +556,7 @@ def label_with_llm(reading: SalesReading, image: bytes, *, mime: str = "image/pn
         figures = find_figures(shown)
         if len(figures) != 1:
             continue
-        figure = figures[0]
-        value = _number(figure.value)
-        unit = figure.unit
-        if unit == "clock":
-            duration = metric in DURATION_METRICS or len(figure.parts) == 3
-            value, unit = clock_seconds(figure.parts, duration=duration), "seconds" if duration else "time_of_day"
+        value, unit = figure_value(figures[0], metric)
         verified = bool(shown_folded) and shown_folded in folded_text
         metrics.append(Metric(label, metric, value, unit, shown, shown if verified else "", 0.5 if verified else 0.0,
                               source="llm", verified=verified))  # fmt: skip
