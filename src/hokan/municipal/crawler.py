@@ -427,7 +427,8 @@ def _walk(context: Any, start_url: str, descriptions: Sequence[str], options: Cr
                     queued.add(link.url)
                     heapq.heappush(frontier, (-float(value), order, link.url, url))
         current = _next(frontier)
-    page.close()
+    # No page.close(): it can wait forever for a route handler Playwright still counts as
+    # pending (seen after a refused navigation); browser.close() in crawl() ends everything.
 
 
 def _next(frontier: list[tuple[float, int, str, str]]) -> tuple[str, float | None, str] | None:
