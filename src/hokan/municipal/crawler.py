@@ -249,6 +249,17 @@ class _Guard:
         route.abort("blockedbyclient")
 
     def __call__(self, route: Any) -> None:
+        try:
+            self._handle(route)
+        except Exception as exc:  # a route left unanswered would hold the page until its timeout
+            log.warning("crawler: request %s failed in the route handler: %r", route.request.url, exc)
+            self.result.failed.append((route.request.url, f"{exc.__class__.__name__}: {exc}"))
+            try:
+                route.abort("failed")
+            except Exception:  # already answered, or the page is gone
+                pass
+
+    def _handle(self, route: Any) -> None:
         request = route.request
         url = request.url
         scheme = urlsplit(url).scheme.lower()
