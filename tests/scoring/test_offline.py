@@ -122,6 +122,10 @@ def test_with_no_llm_key_a_job_is_scored_offline_through_the_pipeline(settings, 
                                          output=str(tmp_path / "out.csv"), name="offline-job",
                                          config=RunConfig.from_settings(chunk_row_limit=10, chunk_retry_limit=0, flush_interval=60,
                                                                                      scale="1-5"))
+    from hokan.core.llm import get_client
+
+    dry = service.estimate(sjob, service.job_rows(sjob, table), get_client(profile="scoring"))
+    assert dry.cost_usd == 0 and "embedding" in dry.price_source  # the dry run says it pays nothing
     report = service.run_job(sjob, table)
 
     # the chunk holding the blank row fails (no retry allowed here), the two others complete

@@ -282,3 +282,17 @@ def test_is_video_source():
     assert not is_video_source("https://example.com/page.html")
     assert not is_video_source("こんにちは。動画.mp4 を見ました\n次の行")
     assert not is_video_source("")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_file_api_request_times_out_and_is_retried(fake, site, tmp_path):
+    # the first poll is accepted and never answered; the client gives up after its timeout and asks again
+    fake.fault("get", GeminiReply.hang())
+    fake.enqueue(GeminiReply.json(ANSWER))
+    scorer = make_scorer(fake, tmp_path, files_timeout_s=0.3)
+    result = run(score_once(scorer, site.url("/videos/shop.mp4")))
+    assert result.completion.data == ANSWER
+    gets = [r for r in fake.requests if r.method == "GET" and r.path.startswith("/v1beta/files/")]
+    assert len(gets) >= 2
+    assert fake.uploads == 1 and fake.deletes == 1
+    assert_nothing_left(fake, scorer)

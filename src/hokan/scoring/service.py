@@ -178,7 +178,9 @@ def estimate(sjob: ScoringJob, rows: list[Utterance], client: Any, *, use_cache:
                     input_tokens += len(request.system) + len(request.user) + len(str(request.schema)) // 2
                     output_tokens += 12 * len(asked) * len(block) + 20
     price = getattr(client, "price_table", {}).get(str(client.model)) if client is not None else None
-    if price is not None:
+    if client is not None and not getattr(client, "available", True):  # no LLM: the offline scorer pays nothing
+        cost, source = Decimal("0"), "オフライン採点（method=embedding）: 支払いなし"
+    elif price is not None:
         # Price.cost_usd counts one request fee; the other calls' fees are added
         cost = (price.cost_usd(input_tokens, output_tokens) + price.request_fee_usd * (calls - 1)) if calls \
             else Decimal("0")
