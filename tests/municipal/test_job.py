@@ -92,3 +92,66 @@ def test_kill_9_mid_job_then_resume_skips_completed_services_and_paid_calls(tmp_
         assert drafts["juminhyo"]["version"] == 1
         assert drafts["juminhyo"]["variables"]["juminhyo_phone"]["value"] == "01656-5-3312"
         assert drafts["juminhyo"]["variables"]["juminhyo_phone"]["quote"]
+
+
+DISPATCH = """
+import django, json
+django.setup()
+from hokan.core.tasks import dispatch_job
+from hokan.municipal import flow
+from hokan.municipal.models import Municipality, Service
+from hokan.municipal.seed import ensure_seeded
+ensure_seeded()
+run = flow.start_run(Municipality.objects.get(lgcode="014702"),
+                     [Service.objects.get(key=k) for k in ("juminhyo", "kokuho", "nenkin")], trigger="test")
+print(json.dumps({"job": str(run.job.public_id), "tasks": dispatch_job(run.job)}))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_dispatched_to_a_celery_worker_completes_with_its_drafts(tmp_path, shared_data):
+    import sqlite3
+
+    from tests.servers import redis_available, redis_server, stop_process_group
+
+    if not redis_available():
+        pytest.skip("redis-server is not installed (apt-packages.txt)")
+    snapshot = build_snapshot(shared_data, tmp_path / "snapshot")
+    database = tmp_path / "hokan.sqlite3"
+    with redis_server() as redis_url:
+        env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "HOKAN_LOG_LEVEL")}
+        env.update(DJANGO_SETTINGS_MODULE="hokan.settings", DATABASE_URL=f"sqlite:///{database}",
+                   HOKAN_DATA_DIR=str(tmp_path), REDIS_URL=redis_url, HOKAN_SHARED_DATA=str(shared_data),
+                   HOKAN_LLM_PROVIDER="offline", HOKAN_SNAPSHOT_DIR=str(snapshot), SEARCH_PROVIDER="snapshot",
+                   SEARCH_SNAPSHOT_DIRS=str(snapshot), HOKAN_MUNICIPAL_SERVICE_DELAY_S="0")
+        assert subprocess.run([sys.executable, "-m", "hokan", "municipal", "import-municipalities"], env=env,
+                              cwd=str(REPO_ROOT), capture_output=True, timeout=300).returncode == 0
+        log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115  (closed with the worker)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hokan.celery", "worker", "-Q", "celery", "--pool", "solo",
+             "--loglevel", "INFO", "-n", "municipal@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            sent = subprocess.run([sys.executable, "-c", DISPATCH], env=env, cwd=str(REPO_ROOT), capture_output=True,
+                                  text=True, timeout=120)
+            assert sent.returncode == 0, sent.stderr
+            job = json.loads(sent.stdout.strip().splitlines()[-1])
+            assert job["tasks"] == 3  # one core.run_job_chunk task per service
+            deadline = time.monotonic() + 180
+            while True:
+                with sqlite3.connect(database, timeout=10) as db:
+                    (status,) = db.execute("SELECT status FROM core_job WHERE public_id = ?",
+                                           (job["job"].replace("-", ""),)).fetchone()
+                if status in ("completed", "failed", "interrupted"):
+                    break
+                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+                time.sleep(0.3)
+            assert status == "completed", (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+            with sqlite3.connect(database, timeout=10) as db:
+                drafts = db.execute("SELECT count(*) FROM municipal_draft").fetchone()[0]
+                stamped = db.execute("SELECT last_fetched_at FROM municipal_municipality WHERE lgcode = '014702'"
+                                     ).fetchone()[0]
+            assert drafts == 3 and stamped is not None
+        finally:
+            stop_process_group(worker, signal.SIGTERM, timeout_s=20)
+            log.close()

@@ -319,6 +319,10 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
     def save_all() -> None:
         for save_one in saves:
             save_one()
+        # runs inside complete_chunk's transaction, after this chunk is marked done: the last
+        # chunk of the job stamps the municipality's last run (the periodic update reads it)
+        if not JobChunk.objects.filter(job_id=job.pk).exclude(status=JobChunk.Status.DONE).exists():
+            Municipality.objects.filter(pk=municipality.pk).update(last_fetched_at=timezone.now())
 
     return jobs.ChunkResult(summary=summary, save=save_all)
 
@@ -338,7 +342,7 @@ def _config_errors() -> tuple[type[BaseException], ...]:
 
 def _registered_handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
     try:
-        result = service_chunk(job, chunk, _default_factory(job, chunk))
+        return service_chunk(job, chunk, _default_factory(job, chunk))
     except _config_errors() as exc:  # stop the run (core.jobs releases the chunk), do not retry per service
         from hokan.core.errors import ChunkLost
 
@@ -347,8 +351,6 @@ def _registered_handler(job: Job, chunk: JobChunk) -> jobs.ChunkResult:
         if stopped is not None:
             notify_stopped(stopped)
         raise ChunkLost(str(exc), job_id=str(job.public_id), chunk_id=chunk.chunk_id, reason="interrupted") from exc
-    _finish_if_done(job)
-    return result
 
 
 jobs.register_chunk_handler(KIND, _registered_handler)
@@ -404,15 +406,6 @@ def resume_run(run: MunicipalRun) -> MunicipalRun:
     return run
 
 
-def _finish_if_done(job: Job) -> None:
-    job.refresh_from_db()
-    if job.status == Job.Status.COMPLETED or not JobChunk.objects.filter(job_id=job.pk).exclude(
-            status=JobChunk.Status.DONE).exclude(chunk_id__in=[]).exists():
-        run = MunicipalRun.objects.filter(job=job).select_related("municipality").first()
-        if run is not None:
-            Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
-
-
 def execute(run: MunicipalRun, *, context: ContextFactory | None = None) -> jobs.JobProgress:
     """Work through a run in this process (the CLI, tests); returns its progress."""
     factory = context or _default_factory
@@ -422,9 +415,7 @@ def execute(run: MunicipalRun, *, context: ContextFactory | None = None) -> jobs
 
     result = jobs.run_job(run.job, handler, fatal=_config_errors())
     run.job.refresh_from_db()
-    if run.job.status == Job.Status.COMPLETED:
-        Municipality.objects.filter(pk=run.municipality_id).update(last_fetched_at=timezone.now())
-    elif run.job.status in (Job.Status.INTERRUPTED, Job.Status.FAILED):
+    if run.job.status in (Job.Status.INTERRUPTED, Job.Status.FAILED):
         notify_stopped(run)
     return result
 
