@@ -6,15 +6,12 @@ success or not: no file left at the fake, no temporary file, no pending-upload r
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 

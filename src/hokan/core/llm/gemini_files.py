@@ -51,7 +51,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -60,8 +60,6 @@ from hokan.core.llm.gemini import DEFAULT_BASE_URL, FileRef, status_error
 from hokan.core.web.http import guarded_async_client
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CHUNK_GRANULARITY = 256 * 1024  # the resumable protocol's chunk multiple
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # Google's sample.sh
