@@ -183,7 +183,7 @@ def context_command(
     from hokan.knowledge.rag_prompt_builder import build_rag_context
 
     context = build_rag_context(query, liver=liver, platform=platform, limit=limit)
-    console.print(escape(context.text), highlight=False)
+    typer.echo(context.text)  # plain: no wrapping, the block goes to an LLM or a file as it is
     if context.filtered:
         err_console.print(f"[yellow]注意:[/yellow] 指示の書き換えを試みる文 {context.filtered}件を [FILTERED] にしました")
 
@@ -266,8 +266,9 @@ def snapshot_list() -> None:
         console.print("スナップショットはまだありません。")
         return
     table = Table(title="スナップショット")
-    for name in ("名前", "形式", "作成日時 (UTC)", "サイズ"):
-        table.add_column(name)
+    table.add_column("名前", overflow="fold")  # never cut: it is what restore takes
+    for name in ("形式", "作成日時 (UTC)", "サイズ"):
+        table.add_column(name, no_wrap=True)
     for s in items:
         table.add_row(escape(s.name), s.kind, s.created_at.strftime("%Y-%m-%d %H:%M:%S") if s.created_at else "—",
                       f"{s.size_bytes:,}")
