@@ -32,7 +32,8 @@ chat completions from the queue, else ``online_responder(body)``, else ``default
 and an ``error`` body). With ``expire`` set, only the first ``expire_completed`` lines are
 answered; the rest go to the error file with ``error.code = "batch_expired"``.
 ``fail_control(*replies)`` answers the next batch/file API calls with errors (429 with
-Retry-After, 500 ...). Every request is recorded (``requests``; ``creates`` / ``polls`` /
+Retry-After, 500 ...), ``Reply.slow(s)`` (done normally, answered s seconds late) or
+``Reply.hang()``. Every request is recorded (``requests``; ``creates`` / ``polls`` /
 ``uploads`` count them).
 """
 
@@ -246,6 +247,9 @@ class _Handler(_ChatHandler):
         if reply.hangs:
             self.hang()
             return True
+        if reply.status == 200:  # Reply.slow(s): answer normally, s seconds late (a lost answer
+            time.sleep(reply.latency_s)  # when the client's timeout is shorter; the work is done)
+            return False
         self.send_json(reply.status, reply.body or {}, reply.headers)
         return True
 

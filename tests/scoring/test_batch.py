@@ -7,6 +7,7 @@ reported. Real ledger (database), real SDK/HTTP; the clock is a fake one moved b
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from hokan.core.budget import DatabaseLedger, Limits
 from hokan.core.llm import GeminiClient, JsonRequest, OpenAICompatClient, complete_json_budgeted
 from hokan.scoring.batch import (
+    BatchError,
     BatchFailed,
     BatchItem,
     BatchRecord,
@@ -138,18 +140,41 @@ def test_killed_between_create_and_record_finds_the_batch_by_its_key(openai_fake
     work = items(3)
     backend = batch_backend(client)
     ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk2:batch")  # the dead run's
-    store.put(BatchRecord("scoring:job1:chunk2", "openai", "gpt-4.1-mini", state="submitting"))
+    store.put(BatchRecord("scoring:job1:chunk2", "openai", "gpt-4.1-mini", state="creating"))
     backend.submit("scoring:job1:chunk2", work)  # it reached the provider; the record never got the id
 
     run = runner_for(backend, store, ledger, clock).run("scoring:job1:chunk2", work)
     assert run.resumed and run.failed == [] and openai_fake.creates == 1
     assert ledger.snapshot().reserved_calls == 0
 
-    store.put(BatchRecord("scoring:job1:chunk3", "openai", "gpt-4.1-mini", state="submitting"))
+    store.put(BatchRecord("scoring:job1:chunk3", "openai", "gpt-4.1-mini", state="creating"))
     ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk3:batch")
     with pytest.raises(BatchUnknown, match="二重払いを避けるため再送信しません"):
         runner_for(backend, store, ledger, clock).run("scoring:job1:chunk3", items(3, "scoring:job1:b1:r"))
     assert openai_fake.creates == 1
+
+    # stopped while uploading (the create request never left): submitted now, under the same reservation
+    store.put(BatchRecord("scoring:job1:chunk4", "openai", "gpt-4.1-mini", state="submitting"))
+    ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk4:batch")
+    run = runner_for(backend, store, ledger, clock).run("scoring:job1:chunk4", items(3, "scoring:job1:b2:r"))
+    assert not run.resumed and run.failed == [] and openai_fake.creates == 2
+    assert ledger.snapshot().reserved_calls == 3  # only chunk3's (unknown) reservation is still open
+
+
+def test_a_create_request_that_times_out_is_not_sent_again(openai_fake, store, ledger, clock):
+    """The provider created the batch but its answer was lost: the create is not retried (that
+    could pay twice); the next run finds the batch by its key."""
+    client = OpenAICompatClient("openai", "gpt-4.1-mini", "test-key", openai_fake.v1_url, sleep=clock.sleep,
+                                max_retries=3, timeout_s=0.3)
+    openai_fake.fail_control(Reply.slow(0.0), Reply.slow(1.0))  # the upload on time, the create's answer late
+    with pytest.raises(BatchError, match="再送信せず"):
+        runner_for(batch_backend(client), store, ledger, clock).run("scoring:job1:chunk9", items(2))
+    assert openai_fake.creates == 1 and store.get("scoring:job1:chunk9").state == "creating"
+    deadline = time.monotonic() + 10
+    while not openai_fake.batches and time.monotonic() < deadline:  # the fake finishes its late create
+        time.sleep(0.05)
+    run = runner_for(batch_backend(client), store, ledger, clock).run("scoring:job1:chunk9", items(2))
+    assert run.resumed and run.failed == [] and (openai_fake.uploads, openai_fake.creates) == (1, 1)
 
 
 def test_failed_lines_are_retried_online_or_reported(openai_fake, store, ledger, clock):

@@ -45,10 +45,11 @@ Exactly once (issue 11 §3):
   answers' batch-price costs when the results are in (released when the batch failed before
   running). Every request's ``custom_id`` / ``metadata.key`` is its row/category block's own
   idempotency key (``BatchItem.key``).
-- Before anything is sent the store records "submitting"; after the create call it records the
-  batch id (``FileBatchStore``: one JSON file per batch, written atomically). A restarted run
-  finds the record and polls that batch instead of submitting again. Killed between the create
-  call and the record, the run finds the batch at the provider by our key (OpenAI
+- Before anything is sent the store records "submitting", right before the create request
+  "creating", after it the batch id (``FileBatchStore``: one JSON file per batch, written
+  atomically). A restarted run finds the record and polls that batch instead of submitting
+  again; stopped before the create request it submits (nothing existed). Killed during the
+  create request, the run finds the batch at the provider by our key (OpenAI
   ``metadata.hokan_key``, Gemini ``displayName``); if it cannot, it stops with
   ``BatchUnknown`` rather than pay twice.
 - Results can be downloaded any number of times for free: a run after the batch was committed
@@ -197,8 +198,9 @@ class BatchRun:
 # --- the store of submitted batches -----------------------------------------------------------------
 @dataclass
 class BatchRecord:
-    """What is remembered of a batch (JSON). state: submitting (the create call may be in
-    flight) / submitted / finished / failed."""
+    """What is remembered of a batch (JSON). state: submitting (nothing created yet: the input
+    is being uploaded) / creating (the create request may have been sent: look it up before
+    sending again) / submitted (``batch_id`` known) / finished / failed."""
 
     key: str
     provider: str
@@ -257,8 +259,11 @@ class BatchBackend(Protocol):
     provider: str
     model: str
 
-    def submit(self, batch_key: str, items: Sequence[BatchItem]) -> tuple[str, str]:
-        """Send the batch; (batch id, input file id or "")."""
+    def submit(self, batch_key: str, items: Sequence[BatchItem],
+               before_create: Callable[[str], None] = lambda file_id: None) -> tuple[str, str]:
+        """Send the batch; (batch id, input file id or ""). ``before_create(input file id)``
+        is called right before the create request (which may create the batch even when its
+        answer never arrives)."""
         ...
 
     def find(self, batch_key: str) -> str | None:
@@ -283,6 +288,11 @@ def batch_price(usage: Usage, estimate_usd: Decimal) -> Usage:
     else:
         cost = estimate_usd * BATCH_PRICE_FACTOR
     return dataclasses.replace(usage, cost_usd=cost.quantize(_MICRO, rounding=ROUND_HALF_UP))
+
+
+def _create_unanswered(batch_key: str, provider: str) -> BatchError:
+    return BatchError(f"{provider}: バッチ作成の要求に応答がありません（タイムアウト）。作成されたかもしれないため再送信せず、"
+                      "次の実行で提供元に問い合わせます", batch_key=batch_key)
 
 
 def _missing(key: str, reason: str) -> ItemResult:
@@ -314,8 +324,12 @@ class OpenAIBatchBackend:
         self.model = client.model
         self._sleep = sleep or getattr(client, "_sleep", time.sleep)  # the client's own (tests inject one)
 
-    def _call(self, send: Callable[[float], Any]) -> Any:
-        """One SDK call (``send(timeout)``) with the client's retry policy and error mapping."""
+    def _call(self, send: Callable[[float], Any], *, creates: str = "") -> Any:
+        """One SDK call (``send(timeout)``) with the client's retry policy and error mapping.
+
+        creates: the batch key when the call creates a batch: a timeout is then NOT retried
+        (the batch may exist; ``BatchError``, the next run looks it up) — answered 429/5xx are.
+        """
         import openai
 
         def attempt(left: float | None) -> Any:
@@ -323,6 +337,8 @@ class OpenAIBatchBackend:
             try:
                 return send(timeout)
             except openai.APITimeoutError as exc:
+                if creates:
+                    raise _create_unanswered(creates, self.provider) from exc
                 raise LLMTransientError(f"{self.provider}: タイムアウトしました", provider=self.provider) from exc
             except openai.APIConnectionError as exc:
                 if isinstance(exc.__cause__, FetchBlocked):
@@ -346,14 +362,16 @@ class OpenAIBatchBackend:
             out.write("\n")
         return out.getvalue().encode("utf-8")
 
-    def submit(self, batch_key: str, items: Sequence[BatchItem]) -> tuple[str, str]:
+    def submit(self, batch_key: str, items: Sequence[BatchItem],
+               before_create: Callable[[str], None] = lambda file_id: None) -> tuple[str, str]:
         sdk = self.client._sdk
         data = self.lines(items)
         uploaded = self._call(lambda t: sdk.files.create(file=("hokan-batch.jsonl", data, "application/jsonl"),
                                                          purpose="batch", timeout=t))
+        before_create(str(uploaded.id))
         created = self._call(lambda t: sdk.batches.create(
             input_file_id=uploaded.id, endpoint=self.endpoint, completion_window="24h",
-            metadata={"hokan_key": batch_key[:512]}, timeout=t))
+            metadata={"hokan_key": batch_key[:512]}, timeout=t), creates=batch_key)
         return str(created.id), str(uploaded.id)
 
     def find(self, batch_key: str) -> str | None:
@@ -437,7 +455,9 @@ class GeminiBatchBackend:
         self.model = client.model
         self._sleep = sleep or getattr(client, "_sleep", time.sleep)  # the client's own (tests inject one)
 
-    def _request(self, method: str, path: str, payload: Any = None, params: Mapping[str, str] | None = None) -> Any:
+    def _request(self, method: str, path: str, payload: Any = None, params: Mapping[str, str] | None = None,
+                 *, creates: str = "") -> Any:
+        """One request with the client's retries; ``creates``: as ``OpenAIBatchBackend._call``."""
         url = f"{self.client.base_url}/v1beta/{path}"
 
         def attempt(left: float | None) -> Any:
@@ -447,6 +467,8 @@ class GeminiBatchBackend:
                                     allow_hosts=self.client.allow_hosts) as http:
                     response = http.request(method, url, json=payload, params=params)
             except httpx.TimeoutException as exc:
+                if creates:
+                    raise _create_unanswered(creates, "gemini") from exc
                 raise LLMTransientError("gemini: タイムアウトしました", provider="gemini") from exc
             except httpx.TransportError as exc:
                 raise LLMTransientError("gemini: 接続できませんでした", provider="gemini") from exc
@@ -464,14 +486,16 @@ class GeminiBatchBackend:
         result, _ = self.client.retry_policy.call(attempt, provider="gemini", sleep=self._sleep)
         return result
 
-    def submit(self, batch_key: str, items: Sequence[BatchItem]) -> tuple[str, str]:
+    def submit(self, batch_key: str, items: Sequence[BatchItem],
+               before_create: Callable[[str], None] = lambda file_id: None) -> tuple[str, str]:
         body = {"batch": {"displayName": batch_key[:512], "inputConfig": {"requests": {"requests": [
             {"request": self.client.payload(item.request), "metadata": {"key": item.key}} for item in items]}}}}
         size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
         if size > GEMINI_INLINE_MAX_BYTES:
             raise BatchError(f"Gemini のバッチが大きすぎます（{size:,} バイト、上限 20 MB）。チャンクの行数を減らしてください",
                              batch_key=batch_key)
-        operation = self._request("POST", f"models/{self.model}:batchGenerateContent", body)
+        before_create("")
+        operation = self._request("POST", f"models/{self.model}:batchGenerateContent", body, creates=batch_key)
         return str(operation.get("name") or (operation.get("metadata") or {}).get("name") or ""), ""
 
     def find(self, batch_key: str) -> str | None:
@@ -674,11 +698,13 @@ class BatchRunner:
         if record is not None and record.batch_id:
             return record.batch_id
         if record is not None and record.state == "submitting":
+            return None  # stopped before the create request was sent: nothing exists to pay for
+        if record is not None and record.state == "creating":
             found = self.backend.find(batch_key)
             if found:
                 return found
             raise BatchUnknown(
-                f"バッチ {batch_key} は前回の実行で送信中に中断され、提供元で見つかりません。二重払いを避けるため再送信しません"
+                f"バッチ {batch_key} は前回の実行で作成の要求中に中断され、提供元で見つかりません。二重払いを避けるため再送信しません"
                 f"（提供元の管理画面でバッチを確認し、無ければ {self.store.__class__.__name__} の記録を削除して再実行してください）",
                 batch_key=batch_key)
         if not created:
@@ -691,13 +717,19 @@ class BatchRunner:
         record = BatchRecord(batch_key, self.backend.provider, self.backend.model, state="submitting",
                              item_keys=[i.key for i in items], created_at=time.time())
         self.store.put(record)
+
+        def before_create(input_file_id: str) -> None:
+            record.state, record.input_file_id = "creating", input_file_id
+            self.store.put(record)
+
         try:
-            batch_id, input_file_id = self.backend.submit(batch_key, items)
+            batch_id, input_file_id = self.backend.submit(batch_key, items, before_create)
         except BaseException as exc:
             # An answered error (an HTTP status, a refused key or URL) means no batch was created:
-            # nothing to find or pay. A timeout may have created one: "submitting" stays, and the
-            # next run looks for it at the provider.
-            if isinstance(exc, (LLMConfigError, LLMRequestError, BatchError)) or getattr(exc, "status_code", None):
+            # nothing to find or pay. A timeout of the create request may have created one:
+            # "creating" stays, and the next run looks for it at the provider.
+            if record.state == "submitting" or isinstance(exc, (LLMConfigError, LLMRequestError)) \
+                    or getattr(exc, "status_code", None):
                 record.state = "failed"
                 self.store.put(record)
             raise
