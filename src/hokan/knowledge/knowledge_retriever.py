@@ -130,7 +130,7 @@ class KnowledgeRetriever:
 
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        if not query.strip() or not self.index.exists():
+        if not query.strip() or not self._ready():
             return []
         flt = build_filter(platform=platform, liver=liver, since=since, until=until, min_gmv_jpy=min_gmv_jpy)
         candidates = max(20, limit * PREFETCH_FACTOR)
@@ -140,7 +140,7 @@ class KnowledgeRetriever:
         if mode in ("hybrid", "sparse"):
             vec = sparse.query_vector(query)
             sparse_vec = vec.to_qdrant() if vec.indices else None
-        client, name = self.index.client, self.index.collection
+        client, name = _Guarded(self.index.client), self.index.collection
         if mode == "dense":
             result = client.query_points(name, query=dense, using=DENSE, query_filter=flt, limit=limit)
         elif mode == "sparse":
@@ -164,10 +164,10 @@ class KnowledgeRetriever:
 
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        if not self.index.exists():
+        if not self._ready():
             return []
         flt = build_filter(platform=platform, liver=liver, since=since, until=until, first_phase_only=True)
-        result = self.index.client.query_points(
+        result = _Guarded(self.index.client).query_points(
             self.index.collection,
             query=models.OrderByQuery(order_by=models.OrderBy(key="gmv_jpy", direction=models.Direction.DESC)),
             query_filter=flt, limit=limit, with_payload=True)
@@ -176,16 +176,24 @@ class KnowledgeRetriever:
     def best_practices(self, query: str, *, limit: int = 5, platform: str | None = None,
                        liver: str | None = None, since: dt.date | str | None = None) -> list[PhaseHit]:
         """Phases similar to ``query`` from the top quarter of streams by GMV (module docstring)."""
-        if not self.index.exists():
+        if not self._ready():
             return []
         flt = build_filter(platform=platform, liver=liver, since=since, first_phase_only=True)
-        streams = int(self.index.client.count(self.index.collection, count_filter=_with_gmv(flt), exact=True).count)
+        streams = int(_Guarded(self.index.client).count(self.index.collection, count_filter=_with_gmv(flt), exact=True).count)
         if streams == 0:
             return []
         top = self.top_performers(math.ceil(streams / 4), platform=platform, liver=liver, since=since)
         threshold = top[-1].gmv_jpy if top else None
         return self.similar_phases(query, platform=platform, liver=liver, since=since, limit=limit,
                                    min_gmv_jpy=threshold)
+
+    def _ready(self) -> bool:
+        """True when the collection exists and matches the embedder (``ensure_collection`` raises
+        KnowledgeStoreUnavailable naming ``reindex --recreate`` otherwise)."""
+        if not self.index.exists():
+            return False
+        self.index.ensure_collection()
+        return True
 
     @staticmethod
     def liver_history(liver: str, *, limit: int = 20) -> list[StreamSummary]:
@@ -201,6 +209,29 @@ class KnowledgeRetriever:
         return [StreamSummary(r.video_id, r.liver, r.platform, r.stream_date,
                               int(r.gmv) if r.gmv is not None else None, r.phase_count,
                               float(r.quality_score) if r.quality_score is not None else None) for r in rows]
+
+
+class _Guarded:
+    """A Qdrant client whose failures (connection refused, timeouts, a server's error answer)
+    become ``KnowledgeStoreUnavailable`` with the reason, never a library traceback."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except (ValueError, TypeError):
+                raise  # our own misuse (a bad argument): a bug, not an outage
+            except Exception as exc:  # noqa: BLE001 - httpx, grpc and qdrant_client errors alike
+                from hokan.knowledge.store import _unavailable
+
+                raise _unavailable(exc) from exc
+
+        return call
 
 
 def _with_gmv(flt: Any) -> Any:

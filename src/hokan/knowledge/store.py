@@ -94,7 +94,8 @@ def get_qdrant() -> Any:
             return client
         if url:
             client = QdrantClient(url=url, api_key=str(getattr(settings, "QDRANT_API_KEY", "") or "") or None,
-                                  timeout=int(getattr(settings, "HOKAN_QDRANT_TIMEOUT_S", 30)))
+                                  timeout=int(getattr(settings, "HOKAN_QDRANT_TIMEOUT_S", 30)),
+                                  check_compatibility=False)  # no request at start-up; server ≥ 1.10 (docs/knowledge.md)
         else:
             path = settings.HOKAN_QDRANT_PATH
             try:
