@@ -29,7 +29,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Schema
+from ninja import Field, Query, Schema, Status
 from pydantic import ConfigDict
 
 from hokan.core.api import ErrorOut, build_api
@@ -255,7 +255,7 @@ def start_job(request: HttpRequest, body: JobIn) -> Any:
             services = [found[k] for k in body.services]
         run = flow.start_run(municipality, services, free_tier=body.free_tier, trigger="api")
     _dispatch(run)
-    return 202, job_out(run)
+    return Status(202, job_out(run))
 
 
 @api.get("/municipal/fetch/status", response={200: JobOut, 404: ErrorOut}, summary="最新の取得ジョブの状態（§11.3）")
@@ -278,7 +278,7 @@ def resume(request: HttpRequest, job_id: uuid.UUID) -> Any:
         raise RunConflict(f"ジョブ {job_id} は完了しています")
     flow.resume_run(run)
     _dispatch(run)
-    return 202, job_out(run)
+    return Status(202, job_out(run))
 
 
 @api.post("/municipal/jobs/{job_id}/interrupt", response={200: JobOut, 404: ErrorOut}, summary="ジョブを中断")
