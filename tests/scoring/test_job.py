@@ -86,3 +86,35 @@ def test_two_jobs_in_two_processes_share_one_rate_limit(site_factory):
     both = sorted(at for at, _ in arrivals)
     busiest = max(sum(1 for t in both if start <= t < start + 2.0) for start in both)
     assert busiest <= 24, busiest
+
+
+def test_chunks_run_by_the_registered_handler_as_celery_workers_run_them(site_factory):
+    import json
+    import subprocess
+    import sys
+
+    from tests.scoring.helpers import REPO_ROOT
+
+    utterances = texts(60, prefix="委任")
+    answers = ScoringAnswers(broken={utterances[45]: "prose"})
+    with FaultyProvider(answer=answers) as provider:
+        s = site_factory(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="20", HOKAN_SCORING_CHUNK_RETRY_LIMIT="0")
+        write_csv(s.tmp / "in.csv", utterances)
+        write_categories(s.tmp / "cats.json")
+        planned = s.hokan("scoring", "run", str(s.tmp / "in.csv"), "--categories", str(s.tmp / "cats.json"),
+                          "--text-column", "発話", "--output", str(s.tmp / "out.csv"), "--job", "tasks", "--dry-run")
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        done = subprocess.run([sys.executable, "-m", "tests.scoring.chunk_worker", "tasks"], env=s.env, cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=240)
+        state = s.state("tasks")
+    assert done.returncode == 0, done.stderr[-3000:]
+    progress = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (progress["status"], progress["done"], progress["failed"]) == ("failed", 2, 1)
+    chunk = state["chunks"][2]
+    assert chunk["status"] == "failed" and "CellsNotScored" in chunk["last_error"] and "47行目" in chunk["last_error"]
+    assert {t: n for t, n in answers.billed.items() if n != 1} == {utterances[45]: 3, **{
+        t: 2 for t in utterances[45:50] if t != utterances[45]}}  # the prose call, then alone
+    assert state["cells_ok"] == 59 * 3
+    with (s.tmp / "out.csv").open(encoding="utf-8-sig", newline="") as handle:
+        statuses = [r["採点ステータス"] for r in csv.DictReader(handle)]
+    assert statuses.count("完了") == 59 and statuses[45].startswith("エラー（")

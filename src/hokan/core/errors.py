@@ -65,6 +65,7 @@ leads::
 scoring::
 
     HokanError
+    ├── CellsNotScored                                                 scoring.tasks
     ├── VideoError(source, reason)                                     scoring.video
     │   └── VideoUnavailable(retry_after_s)  [also TransientError]     scoring.video
     ├── SheetsError(url)                                               scoring.sheets

@@ -17,9 +17,11 @@ Mounted at ``/api/scoring/`` by ``hokan/urls.py`` (namespace "scoring-api")::
 admin), per-key rate limit (HOKAN_API_RATE_LIMIT_PER_MIN). Uploaded files are kept under
 ``HOKAN_DATA_DIR/scoring/uploads/<uuid>/`` (a resumed job reads its input again).
 
-Starting a job runs ``hokan scoring resume <name>`` as a separate process (logs in
-``HOKAN_LOG_DIR/scoring-<name>.log``): the request returns at once, the run survives the web
-worker, and running it again resumes where it stopped (exactly once: engine docstring).
+Starting a job (``start_runner``): with a broker, one Celery task per chunk (``hokan worker``
+runs them, ``hokan.scoring.tasks``); without one, ``hokan scoring resume <name>`` as a separate
+process (logs in ``HOKAN_LOG_DIR/scoring-<name>.log``). Either way the request returns at once,
+the run survives the web worker, and running it again resumes where it stopped (exactly once:
+engine docstring).
 """
 
 from __future__ import annotations
@@ -104,7 +106,15 @@ def job_out(sjob: Any, *, started: bool = False) -> dict[str, Any]:
 
 
 def start_runner(sjob: Any) -> None:
-    """Run ``hokan scoring resume <name>`` as its own process (module docstring)."""
+    """Start the job: with a broker (CELERY_BROKER_URL or REDIS_URL) one Celery task per chunk
+    (``core.tasks.dispatch_job``; handler ``hokan.scoring.tasks.score_chunk``, queue "celery",
+    which ``hokan worker`` consumes), else ``hokan scoring resume <name>`` as its own process."""
+    if getattr(settings, "CELERY_BROKER_URL", "") or getattr(settings, "REDIS_URL", ""):
+        import hokan.scoring.tasks  # noqa: F401  (the handler's queue is looked up by kind)
+        from hokan.core.tasks import dispatch_job
+
+        dispatch_job(sjob.job)
+        return
     log_dir = Path(settings.HOKAN_LOG_DIR)
     log_dir.mkdir(parents=True, exist_ok=True)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in sjob.name)[:80]

@@ -110,7 +110,7 @@ class ChunkRun:
     """A chunk held by this run (identity-hashed: the pipeline's chunk key)."""
 
     chunk: JobChunk
-    keeper: jobs.keep_alive
+    keeper: jobs.keep_alive | None
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -622,8 +622,13 @@ class ScoringRun:
 
     def __init__(self, sjob: ScoringJob, rows: list[Utterance], scorer: Scorer, sinks: Sequence[Sink], *,
                  counters: RunCounters, worker: str | None = None,
-                 on_progress: Callable[[RunCounters], None] | None = None) -> None:
+                 on_progress: Callable[[RunCounters], None] | None = None, fixed: JobChunk | None = None) -> None:
         self.sjob, self.job = sjob, sjob.job
+        # fixed: one chunk claimed by core.jobs.run_chunk (a Celery task, ``hokan.scoring.tasks``):
+        # only its rows are scored, and the caller completes or fails it (fixed_summary / fixed_failure)
+        self.fixed = fixed
+        self.fixed_summary: dict[str, Any] = {}
+        self.fixed_failure = ""
         self.config = RunConfig.from_json(sjob.config)
         self.categories = Categories.from_json(sjob.categories, self.config.categories_per_call)
         self.rows, self.scorer, self.sinks = rows, scorer, list(sinks)
@@ -639,6 +644,17 @@ class ScoringRun:
 
     # producer -------------------------------------------------------------------------------
     async def source(self) -> Any:
+        if self.fixed is not None:
+            run = ChunkRun(self.fixed, None)
+            works = await asyncio.to_thread(_in_thread, self.plan, run)
+            if not works:
+                await self.settle(run, [])
+                return
+            self.active.add(run)
+            for work in works:
+                yield work
+            yield Tick()
+            return
         while True:
             if self.stop_reason:
                 return
@@ -707,7 +723,15 @@ class ScoringRun:
         summary = {"rows": len(run.rows), "cells_ok": ok, "cells_failed": len(failed),
                    **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in run.stats.items()}}
         try:
-            if failed:
+            if self.fixed is not None:
+                if failed:
+                    self.fixed_failure = self.failure_message(failed)
+                else:
+                    for sink in self.sinks:
+                        await asyncio.to_thread(sink.chunk_done, run.rows)
+                    self.fixed_summary = summary
+                    self.counters.add(chunks_done=1, rows_done=len(run.rows))
+            elif failed:
                 message = self.failure_message(failed)
                 chunk = await asyncio.to_thread(_in_thread, jobs.fail_chunk, run.chunk, message)
                 if chunk.status == JobChunk.Status.FAILED:
@@ -722,7 +746,8 @@ class ScoringRun:
         except ChunkLost as exc:
             log.warning("scoring: %s", exc)
         finally:
-            run.keeper.__exit__(None, None, None)
+            if run.keeper is not None:
+                run.keeper.__exit__(None, None, None)
             self.active.discard(run)
             self.settled.set()
         log.info("scoring %s", json.dumps({"event": "chunk_settled", "job": str(self.job.public_id),
@@ -749,14 +774,17 @@ class ScoringRun:
                 self.on_progress(self.counters)
             status = await asyncio.to_thread(_in_thread, lambda: Job.objects.filter(pk=self.job.pk)
                                              .values_list("status", flat=True).first())
-            lost = next((r for r in list(self.active) if r.keeper.lost is not None), None)
+            lost = next((r for r in list(self.active) if r.keeper is not None and r.keeper.lost is not None), None)
+            if self.fixed is not None:
+                continue  # core.jobs.run_chunk keeps the lease and settles the chunk
             if status == Job.Status.INTERRUPTED or lost is not None:
                 self.stop_reason = "interrupted" if status == Job.Status.INTERRUPTED else str(lost.keeper.lost)
                 task.cancel()
                 return
 
     async def run(self) -> RunReport:
-        await asyncio.to_thread(_in_thread, release_dead_local_chunks, self.job)
+        if self.fixed is None:
+            await asyncio.to_thread(_in_thread, release_dead_local_chunks, self.job)
         scorer = self.scorer
         def ask(work: Work | Tick) -> Work | Tick:
             return work if isinstance(work, Tick) else scorer.ask(work)
@@ -799,6 +827,9 @@ class ScoringRun:
                                     else self.stop_reason)
         except PipelineError as exc:
             cause = exc.__cause__ or exc
+            if self.fixed is not None:  # run_chunk decides: a fatal error interrupts the job, others fail the chunk
+                await self.writer.flush()
+                raise cause from exc
             message = _fatal_message(cause)
             await self.put_back(message)
             await asyncio.to_thread(_in_thread, jobs.interrupt_job, self.job, message)
@@ -828,6 +859,8 @@ class ScoringRun:
         except Exception:
             log.exception("scoring: the last flush failed")
         for run in list(self.active):
+            if run.keeper is None:
+                continue  # a fixed chunk: core.jobs.run_chunk puts it back
             run.keeper.__exit__(None, None, None)
             await asyncio.to_thread(_in_thread, jobs.release_chunk, run.chunk, reason=reason)
         self.active.clear()

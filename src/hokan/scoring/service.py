@@ -245,6 +245,33 @@ def _in_thread_grid(sjob: ScoringJob, fn: Callable[[ScoringJob], Any]) -> Any:
         connection.close()
 
 
+def build_scorer(sjob: ScoringJob, table: InputTable, *, no_cache: bool = False, scorer: Any = None,
+                 client: Any = None) -> tuple[Any, Any]:
+    """The scorer of ``sjob`` and its counters: ``scorer`` when given; the video scorer for a
+    column of videos (document 002 §1.2, hokan.scoring.video); else the LLM scorer (which hands
+    over to the offline embedding scorer when no LLM is configured)."""
+    from hokan.scoring.engine import RunCounters
+
+    counters = RunCounters()
+    if scorer is None:  # a column of videos (document 002 §1.2): the File API scorer (hokan.scoring.video)
+        from hokan.scoring.video import video_scorer
+
+        scorer = video_scorer(sjob, table, counters, no_cache=no_cache, client=client)
+    scorer = scorer or llm_scorer(sjob, counters, no_cache=no_cache, client=client)
+    if getattr(scorer, "counters", None) is not None:
+        counters = scorer.counters
+    return scorer, counters
+
+
+def open_source(sjob: ScoringJob) -> Source:
+    """The job's input again: its file, or its sheet (hokan.scoring.sheets.open_sheet)."""
+    if sjob.source_kind == "sheet":
+        from hokan.scoring.sheets import open_sheet
+
+        return open_sheet(sjob.source)
+    return FileSource(sjob.source)
+
+
 def run_job(sjob: ScoringJob, table: InputTable, *, no_cache: bool = False, scorer: Any = None,
             sinks: Iterable[Sink] = (), on_progress: Callable[[Any], None] | None = None, client: Any = None) -> Any:
     """Run the pipeline on ``sjob`` in this process until no chunk is left; the RunReport.
@@ -255,16 +282,9 @@ def run_job(sjob: ScoringJob, table: InputTable, *, no_cache: bool = False, scor
     Raises:
         LLMConfigError: no provider configured (before anything starts).
     """
-    from hokan.scoring.engine import RunCounters, run_scoring
+    from hokan.scoring.engine import run_scoring
 
-    counters = RunCounters()
-    if scorer is None:  # a column of videos (document 002 §1.2): the File API scorer (hokan.scoring.video)
-        from hokan.scoring.video import video_scorer
-
-        scorer = video_scorer(sjob, table, counters, no_cache=no_cache, client=client)
-    scorer = scorer or llm_scorer(sjob, counters, no_cache=no_cache, client=client)
-    if getattr(scorer, "counters", None) is not None:
-        counters = scorer.counters
+    scorer, counters = build_scorer(sjob, table, no_cache=no_cache, scorer=scorer, client=client)
     all_sinks = list(sinks)
     own = file_sink(sjob, table)
     if own is not None:
