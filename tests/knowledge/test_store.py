@@ -122,3 +122,18 @@ def test_a_held_local_folder_is_a_clear_error_and_the_analysis_is_kept(qdrant_lo
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_refused_paid_embeddings_keep_the_analysis_and_say_why(qdrant_local, settings, fake_openai_server):
+    settings.HOKAN_EMBEDDING_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = "test-key"
+    settings.HOKAN_EMBEDDING_BASE_URL = fake_openai_server.v1_url
+    settings.HOKAN_EMBEDDING_DIMENSIONS = fake_openai_server.embedding_dims
+    settings.HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT = 0  # the knowledge scope is closed
+    analysis = store_analysis(analysis_payload())
+    assert analysis.pk and analysis.indexed_revision == 0
+    assert "reindex" in analysis.index_error and fake_openai_server.requests == []
+    settings.HOKAN_KNOWLEDGE_MONTHLY_CALL_LIMIT = 100
+    assert reindex() == 2  # paid once the budget allows, through the same ledger
+    assert VideoAnalysis.objects.get(pk=analysis.pk).indexed_revision == 1
+    assert len(fake_openai_server.requests) == 1

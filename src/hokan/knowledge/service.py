@@ -42,7 +42,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hokan.core.errors import InvalidValue
+from hokan.core.errors import HokanError, InvalidValue
 from hokan.core.fields import FieldSpec, clean
 from hokan.knowledge.errors import AnalysisInvalid, KnowledgeStoreUnavailable
 from hokan.knowledge.models import (
@@ -445,7 +445,8 @@ def store_analysis(payload: dict[str, Any], *, source: str = "", index: bool = T
     Then its phases are indexed in Qdrant (``index=False`` skips it; ``index_obj``: a
     ``KnowledgeIndex`` to use). When Qdrant cannot be reached the analysis stays stored and
     ``analysis.index_error`` holds the Japanese reason (``hokan knowledge reindex`` repairs
-    it); otherwise ``index_error`` is None.
+    it) — also when paid embeddings were refused (budget, provider error); otherwise
+    ``index_error`` is None.
 
     Returns the ``VideoAnalysis`` (with ``created``: True when the video was new, ``changed``:
     False when the same JSON was stored already).
@@ -491,8 +492,9 @@ def store_analysis(payload: dict[str, Any], *, source: str = "", index: bool = T
             from hokan.knowledge.store import KnowledgeIndex
 
             (index_obj or KnowledgeIndex()).index_analysis(analysis)
-        except KnowledgeStoreUnavailable as exc:
-            analysis.index_error = (f"{analysis.video_id}: 保存しましたが検索索引（Qdrant）に反映できませんでした: {exc.reason} "
+        except HokanError as exc:  # Qdrant away, or the embeddings provider / budget refused (paid embeddings)
+            reason = exc.reason if isinstance(exc, KnowledgeStoreUnavailable) else str(exc)
+            analysis.index_error = (f"{analysis.video_id}: 保存しましたが検索索引（Qdrant）に反映できませんでした: {reason} "
                                     "— hokan knowledge reindex で反映できます")
             log.warning("%s", analysis.index_error)
     return analysis
