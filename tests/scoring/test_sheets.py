@@ -235,3 +235,27 @@ def test_settings_build_the_client_and_the_ssrf_guard_applies(server, clock, set
     with sheets_client_from_settings(clock=clock, sleep=clock.sleep) as client:
         with pytest.raises(SheetsConfigError, match="拒否されました"):
             client.read(server.url(sid))
+
+
+def test_the_sink_refuses_to_write_into_rows_that_moved_during_the_run(server, clock):
+    """Scores go to the row they were made for: a row inserted above stops the writes, naming
+    the rows, instead of shifting every score by one."""
+    from hokan.scoring.io import CellOutcome
+    from hokan.scoring.sheets import SheetsError, SheetSink, SheetSource
+
+    info = server.service_account()
+    sid = server.add_spreadsheet(ROWS, readers=[info["client_email"]])
+    with make_client(server, clock, info) as client:
+        table = SheetSource(server.url(sid), client=client).read()
+        assert table.row_numbers == [2, 3, 4] and table.encoding == "google_sheets"
+        writer = client.writer(client.read(server.url(sid), header_only=True), flush_interval_s=0)
+        sink = SheetSink(writer, table, ["満足"], "0-1", check_column="発話")
+        sink.write([CellOutcome(row=0, category="満足", score=0.25)])
+        assert server.values(sid)[1] == ["u1", "商品がとても良かったです", "", 0.25, "完了"]
+
+        server.spreadsheets[sid].tabs[0].rows.insert(2, ["u9", "割り込んだ行"])  # someone edits the sheet
+        with pytest.raises(SheetsError, match=r"シートの行 3（1行）の内容が読み込み時と違います") as moved:
+            sink.write([CellOutcome(row=1, category="満足", score=0.75)])
+        assert "誤った行に書き込まないよう停止しました" in str(moved.value)
+        sink.close()  # after a refused flush nothing more is tried
+    assert [r[3:] for r in server.values(sid)[1:]] == [[0.25, "完了"], [], [], []]  # no score in a wrong row

@@ -823,6 +823,10 @@ class SheetSink:
     retries raises ``SheetsWriteError`` naming the rows — the pipeline stops with it, the
     cells stay in the result store, and the next run (``resume``) writes them.
 
+    Before each flush the text column of the rows about to be written is read back (one read
+    request) and compared with what was scored: a sheet edited during the run (rows inserted,
+    deleted, sorted) stops the run naming the rows instead of putting scores in wrong rows.
+
     grid: () → the result store's {row index: {category: (score, error)}}, read once at the
     first write so a resumed run writes whole rows (status included). done_label: the status
     of a row scored in full (FileSink's; the status text is FileSink's own rule).
@@ -830,10 +834,14 @@ class SheetSink:
 
     def __init__(self, writer: SheetWriter, table: Any, categories: Sequence[str], scale: str, *,
                  grid: Callable[[], dict[int, dict[str, tuple[float | None, str]]]] | None = None,
-                 max_rows: int = 1000, done_label: str = "完了") -> None:
+                 max_rows: int = 1000, done_label: str = "完了", check_column: str = "") -> None:
         from hokan.scoring.io import STATUS_HEADER
 
         self.done_label = done_label  # the status of a row scored in full (as FileSink's)
+        # the column whose cells must still say what they said when the run read the sheet
+        self.check_index = table.headers.index(check_column) if check_column in table.headers else None
+        self.expected = ({number: cells[self.check_index] for cells, number in zip(table.rows, table.row_numbers)}
+                         if self.check_index is not None else {})
         self.writer = writer
         self.table = table
         self.categories = list(categories)
@@ -865,13 +873,46 @@ class SheetSink:
 
     def _flush(self, *, force: bool) -> None:
         pending = set(self.writer.pending_rows)
+        if not (force or len(pending) >= self.max_rows or self.writer.due()):
+            return
         try:
-            written = self.writer.flush() if force or len(pending) >= self.max_rows else self.writer.maybe_flush()
+            self._check(sorted(pending))
+            written = self.writer.flush()
         except SheetsError as exc:
             self.failed = exc
             raise
         if written:
             self._flushed |= pending
+
+    def _check(self, rows: list[int]) -> None:
+        """Read ``check_column`` of ``rows`` (one request, read quota) and refuse to write when a
+        cell no longer holds the text the run scored: rows were inserted, deleted or sorted
+        since the sheet was read, and a score would land in the wrong row.
+
+        Raises:
+            SheetsError: naming the rows that changed (nothing is written; the scores stay in
+                the result store).
+        """
+        if self.check_index is None or not rows:
+            return
+        sheet = self.writer.sheet
+        letter = rowcol_to_a1(1, self.check_index + 1).rstrip("0123456789")
+        a1 = f"{quote_title(sheet.title)}!{letter}{rows[0]}:{letter}{rows[-1]}"
+        client = self.writer.client
+        body = client._read(sheet.url, lambda: client.gc.http_client.values_get(
+            sheet.spreadsheet_id, a1, params={"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"}))
+        values = body.get("values", [])
+        changed = []
+        for number in rows:
+            got = values[number - rows[0]] if number - rows[0] < len(values) else []
+            text = str(got[0]) if got else ""
+            if text.strip() != str(self.expected.get(number, "")).strip():
+                changed.append(number)
+        if changed:
+            raise SheetsError(
+                f"シートの行 {_row_list(changed)}の内容が読み込み時と違います（実行中に行が挿入・削除・並べ替えられた可能性があります）。"
+                "誤った行に書き込まないよう停止しました。採点結果はジョブに保存されています: シートを元に戻して再開するか、"
+                "--output のファイルで受け取ってください", url=sheet.url)
 
     def write(self, cells: list[Any]) -> None:
         self._ready()
@@ -920,4 +961,4 @@ def sheet_sink(sjob: Any, table: Any, *, client: SheetsClient | None = None) -> 
     names = [c["name"] for c in sjob.categories]
     done = "完了（method=embedding）" if sjob.provider == "offline" else "完了"  # as service.file_sink
     return SheetSink(writer, table, names, config.scale, grid=lambda: _in_thread_grid(sjob, result_grid),
-                     done_label=done)
+                     done_label=done, check_column=sjob.text_column)
