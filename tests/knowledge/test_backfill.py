@@ -68,6 +68,14 @@ def test_local_backfill_is_idempotent_paginated_and_skips_bad_files(past: Path, 
     assert knowledge_index.count() == 7 and VideoAnalysis.objects.count() == 4
 
 
+def test_a_document_over_the_size_limit_is_named_and_skipped(past: Path, settings):
+    settings.HOKAN_KNOWLEDGE_BACKFILL_MAX_ITEM_BYTES = 100
+    report = run_backfill(local_pages(past, page_size=10))
+    assert report.created == 0 and len(report.failed) == 5
+    too_large = sorted(Path(name).name for name, reason in report.failed if "大きすぎます" in reason)
+    assert too_large == ["a.json", "b.json", "both.json"]  # the two small bad files fail for their own reasons
+
+
 def test_the_command_reports_bad_files_in_japanese(past: Path, knowledge_index):
     result = runner.invoke(cli, ["knowledge", "backfill", "--source", "local", "--dir", str(past)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

@@ -54,6 +54,8 @@ def test_frames_are_bounded_and_a_long_video_is_sampled_over_its_whole_length(re
     assert result.frames_sampled == 3 and result.fps == pytest.approx(0.6)
     assert [s.t_s for s in result.series["viewers"]] == [0.0, pytest.approx(1.7), pytest.approx(3.4)]
     assert [s.value for s in result.series["viewers"]] == [1204, 1352, 1549]
+    stopped = extract_screen_metrics(recording, fps=2, max_seconds=1e-9, engines=[get_engine("ppocrv6")])
+    assert "時間の上限" in stopped.stopped and stopped.frames_read == 0 and stopped.series["viewers"] == []
 
 
 def test_what_is_no_video_is_refused(tmp_path: Path, settings):
