@@ -190,3 +190,14 @@ def test_feedback_counts_every_rating_and_refuses_a_bad_one(client, key, knowled
     unknown = client.post(BASE + "/feedback", {"video_id": "nope", "rating": 3}, content_type="application/json",
                           headers=headers)
     assert unknown.status_code == 404 and unknown.json()["detail"]
+
+
+def test_the_openapi_document_lists_every_route_and_its_errors(client):
+    response = client.get(BASE + "/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {p.removeprefix(BASE) for p in paths} == {"/analysis/store", "/sales/screenshot", "/retrieve", "/stats",
+                                                     "/livers/{liver}/history", "/feedback"}
+    store = paths[BASE + "/analysis/store"]["post"]
+    assert "multipart/form-data" in store["requestBody"]["content"]
+    assert {"401", "403", "413", "415", "422"} <= set(store["responses"])
