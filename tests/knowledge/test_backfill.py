@@ -203,3 +203,20 @@ def test_azure_without_credentials_is_a_clear_error(settings):
         container_client("analyses")
     with pytest.raises(BackfillError, match="接続文字列を読めません"):
         container_client("analyses", connection_string="this is not one")
+
+
+def test_the_blob_transport_sends_only_to_the_account_host(settings):
+    from azure.core.rest import HttpRequest
+
+    from hokan.core.errors import FetchBlocked
+    from hokan.knowledge.backfill import _pinned_transport
+
+    transport = _pinned_transport("http://127.0.0.1:10000/devstoreaccount1")
+    for url in ("http://169.254.169.254/latest/meta-data", "http://127.0.0.1:10001/devstoreaccount1",
+                "https://127.0.0.1:10000/devstoreaccount1"):
+        with pytest.raises(FetchBlocked, match="アカウント以外"):
+            transport.send(HttpRequest("GET", url))
+    settings.HOKAN_FETCH_ALLOW_HOSTS = []
+    with pytest.raises(FetchBlocked):  # the account host itself is checked again before each request
+        transport.send(HttpRequest("GET", "http://127.0.0.1:10000/devstoreaccount1/analyses?restype=container"))
+    transport.close()
