@@ -23,7 +23,8 @@ Endpoints (Bearer key required, OpenAI error bodies):
   ``polls_to_finish`` polls it is "completed" (or "expired" when ``expire`` is set, "failed"
   when ``fail_batch`` is set: input refused, errors.data). Output and error files are written
   at that moment, lines in REVERSE order (OpenAI does not keep the input order).
-- ``GET /v1/batches?limit=`` → ``{"object": "list", "data": [...], "has_more": false}``.
+- ``GET /v1/batches?limit=&after=`` → ``{"object": "list", "data": [...], "has_more"}``, newest
+  first, at most ``list_page_size`` a page (cursor ``after`` = the last id of the previous page).
 - ``GET /v1/files/{id}/content`` → the file's bytes.
 
 Line answers come from ``line_responder(body) -> Reply`` (default: ``default_reply``); online
@@ -88,6 +89,7 @@ class FakeOpenAIBatchServer(FakeOpenAIServer):
         self.expire = False
         self.expire_completed = 0
         self.fail_batch = False
+        self.list_page_size = 100  # batches per page of GET /v1/batches (OpenAI's largest limit)
         self.online_responder: Callable[[dict[str, Any]], Reply] | None = None
         self.line_fault: Callable[[int, str], Reply | None] | None = None  # (line index, custom_id) → a failure
         self._control: queue.Queue[Reply] = queue.Queue()
@@ -304,10 +306,14 @@ class _Handler(_ChatHandler):
         if not self._authorized() or self._fault():
             return
         if path == "/v1/batches":
-            limit = int((query.get("limit") or ["20"])[0])
-            data = [fake.batch_object(b) for b in reversed(list(fake.batches.values()))][:limit]
+            limit = min(int((query.get("limit") or ["20"])[0]), fake.list_page_size)
+            newest_first = [fake.batch_object(b) for b in reversed(list(fake.batches.values()))]
+            after = (query.get("after") or [""])[0]
+            start = next((i + 1 for i, b in enumerate(newest_first) if b["id"] == after), 0) if after else 0
+            data = newest_first[start:start + limit]
             return self.send_json(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                                        "last_id": data[-1]["id"] if data else None, "has_more": False})
+                                        "last_id": data[-1]["id"] if data else None,
+                                        "has_more": start + limit < len(newest_first)})
         if path.startswith("/v1/batches/"):
             batch = fake.batches.get(path.rsplit("/", 1)[1])
             if batch is None:

@@ -142,22 +142,26 @@ def test_killed_between_create_and_record_finds_the_batch_by_its_key(openai_fake
     ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk2:batch")  # the dead run's
     store.put(BatchRecord("scoring:job1:chunk2", "openai", "gpt-4.1-mini", state="creating"))
     backend.submit("scoring:job1:chunk2", work)  # it reached the provider; the record never got the id
+    for other in ("scoring:other:a", "scoring:other:b"):  # newer batches: ours is on the third page
+        backend.submit(other, items(1, other + ":"))
+    openai_fake.list_page_size = 1
 
     run = runner_for(backend, store, ledger, clock).run("scoring:job1:chunk2", work)
-    assert run.resumed and run.failed == [] and openai_fake.creates == 1
+    assert run.resumed and run.failed == [] and openai_fake.creates == 3
+    assert sum(1 for r in openai_fake.requests if r.method == "GET" and r.path == "/v1/batches") == 3  # paged
     assert ledger.snapshot().reserved_calls == 0
 
     store.put(BatchRecord("scoring:job1:chunk3", "openai", "gpt-4.1-mini", state="creating"))
     ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk3:batch")
     with pytest.raises(BatchUnknown, match="二重払いを避けるため再送信しません"):
         runner_for(backend, store, ledger, clock).run("scoring:job1:chunk3", items(3, "scoring:job1:b1:r"))
-    assert openai_fake.creates == 1
+    assert openai_fake.creates == 3
 
     # stopped while uploading (the create request never left): submitted now, under the same reservation
     store.put(BatchRecord("scoring:job1:chunk4", "openai", "gpt-4.1-mini", state="submitting"))
     ledger.reserve(cost_usd=Decimal("0.015"), calls=3, key="scoring:job1:chunk4:batch")
     run = runner_for(backend, store, ledger, clock).run("scoring:job1:chunk4", items(3, "scoring:job1:b2:r"))
-    assert not run.resumed and run.failed == [] and openai_fake.creates == 2
+    assert not run.resumed and run.failed == [] and openai_fake.creates == 4
     assert ledger.snapshot().reserved_calls == 3  # only chunk3's (unknown) reservation is still open
 
 

@@ -374,12 +374,20 @@ class OpenAIBatchBackend:
             metadata={"hokan_key": batch_key[:512]}, timeout=t), creates=batch_key)
         return str(created.id), str(uploaded.id)
 
-    def find(self, batch_key: str) -> str | None:
+    def find(self, batch_key: str, *, max_pages: int = 10) -> str | None:
+        """The newest batch whose ``metadata.hokan_key`` is ``batch_key`` among the account's
+        last ``max_pages`` × 100 batches (newest first), or None."""
         sdk = self.client._sdk
-        page = self._call(lambda t: sdk.batches.list(limit=100, timeout=t))
-        for batch in page.data:
-            if (batch.metadata or {}).get("hokan_key") == batch_key[:512]:
-                return str(batch.id)
+        after: str | None = None
+        for _ in range(max_pages):
+            cursor = after
+            page = self._call(lambda t: sdk.batches.list(limit=100, timeout=t, **({"after": cursor} if cursor else {})))
+            for batch in page.data:
+                if (batch.metadata or {}).get("hokan_key") == batch_key[:512]:
+                    return str(batch.id)
+            if not page.data or not getattr(page, "has_more", False):
+                return None
+            after = str(page.data[-1].id)
         return None
 
     def poll(self, batch_id: str) -> BatchStatus:
@@ -498,12 +506,20 @@ class GeminiBatchBackend:
         operation = self._request("POST", f"models/{self.model}:batchGenerateContent", body, creates=batch_key)
         return str(operation.get("name") or (operation.get("metadata") or {}).get("name") or ""), ""
 
-    def find(self, batch_key: str) -> str | None:
-        listing = self._request("GET", "batches", params={"pageSize": "100"})
-        for operation in listing.get("operations", listing.get("batches", [])) or []:
-            meta = operation.get("metadata") or operation
-            if meta.get("displayName") == batch_key[:512]:
-                return str(operation.get("name") or meta.get("name"))
+    def find(self, batch_key: str, *, max_pages: int = 10) -> str | None:
+        """The batch whose ``displayName`` is ``batch_key`` among the last ``max_pages`` pages
+        of ``GET /v1beta/batches`` (100 each), or None."""
+        token = ""
+        for _ in range(max_pages):
+            params = {"pageSize": "100", **({"pageToken": token} if token else {})}
+            listing = self._request("GET", "batches", params=params)
+            for operation in listing.get("operations", listing.get("batches", [])) or []:
+                meta = operation.get("metadata") or operation
+                if meta.get("displayName") == batch_key[:512]:
+                    return str(operation.get("name") or meta.get("name"))
+            token = str(listing.get("nextPageToken") or "")
+            if not token:
+                return None
         return None
 
     def _get(self, batch_id: str) -> dict[str, Any]:
