@@ -28,7 +28,7 @@ def run_args(site, *extra):
             "--text-column", "発話", "--id-column", "ID", "--output", str(site.tmp / "out.csv"), *extra)
 
 
-def test_dry_run_cancel_resume_1500_rows_in_3_chunks_each_paid_once_then_a_second_job_is_all_cache(site_factory):
+def test_dry_run_then_1500_rows_in_3_chunks_each_paid_once_then_a_second_job_is_all_cache(site_factory):
     answers = ScoringAnswers()
     utterances = texts(1500)
     with FaultyProvider(answer=answers) as provider:
@@ -39,10 +39,9 @@ def test_dry_run_cancel_resume_1500_rows_in_3_chunks_each_paid_once_then_a_secon
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert len(provider.requests) == 0  # a dry run asks nothing
         assert "1,500 行" in dry.stdout and "300 回" in dry.stdout and "料金表（sonar）" in dry.stdout
-        cancelled = site.hokan("scoring", "cancel", "first")
-        assert cancelled.returncode == 0 and "中断" in cancelled.stdout
-        done = site.hokan("scoring", "resume", "first")  # a cancelled job resumed, run here
+        done = site.hokan(*run_args(site, "--job", "first"))  # the job the dry run planned
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "ジョブ「first」を再開します" in done.stderr
         status = site.state("first")
         assert answers.billed == {t: 1 for t in utterances}  # every row paid exactly once
         assert answers.calls == 300 and set(answers.sizes) == {5}

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.slow
 
 
 
-def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_twice(site_factory):
-    utterances = texts(120, prefix="予算")
+def test_the_budget_stops_the_whole_run_cleanly_a_cancel_stops_a_running_process_and_no_row_is_paid_twice(
+        site_factory):
+    import time
+
+    utterances = texts(200, prefix="予算")
     answers = ScoringAnswers()
     with FaultyProvider(answer=answers) as provider:
         s = site_factory(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="40", HOKAN_SCORING_MONTHLY_CALL_LIMIT="10",
@@ -36,23 +39,38 @@ def test_the_budget_stops_the_whole_run_cleanly_and_a_resumed_run_pays_no_row_tw
         halfway = s.state("budget")
         held = s.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
         s.env["HOKAN_SCORING_MONTHLY_CALL_LIMIT"] = "1000"
-        finished = s.hokan(*args)
+        provider.latency_s = 1.0  # slow answers: the next run is still working when it is cancelled
+        running = s.start("scoring", "resume", "budget")
+        while answers.calls < 12 and running.poll() is None:
+            time.sleep(0.05)
+        cancel = s.hokan("scoring", "cancel", "budget")
+        cancelled_at = time.monotonic()
+        running.communicate(timeout=60)
+        stopped_in = time.monotonic() - cancelled_at
+        after_cancel = s.state("budget")
+        held_after_cancel = s.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
+        provider.latency_s = 0.0
+        finished = s.hokan("scoring", "resume", "budget")
         final = s.state("budget")
     assert stopped.returncode == 2, stopped.stdout + stopped.stderr[-2000:]
     assert "予算の上限に達したため停止しました" in stopped.stdout and "Traceback" not in stopped.stderr
     assert halfway["status"] == "interrupted" and "予算" in halfway["message"] and held == 0  # chunks put back
     assert 0 < halfway["cells_ok"] < 360 and halfway["calls"] <= 10
+    assert cancel.returncode == 0 and "中断" in cancel.stdout
+    assert running.returncode == 2 and stopped_in < 10  # the running process noticed within its second + one call
+    assert after_cancel["status"] == "interrupted" and held_after_cancel == 0
+    assert halfway["cells_ok"] < after_cancel["cells_ok"] < 600  # what it stored before stopping is kept
     assert finished.returncode == 0, finished.stdout + finished.stderr[-2000:]
     assert answers.billed == {t: 1 for t in utterances}  # the hung call was never answered; no row paid twice
-    assert (final["status"], final["cells_ok"], final["calls"]) == ("completed", 360, 24)
+    assert (final["status"], final["cells_ok"], final["calls"]) == ("completed", 600, 40)
     with (s.tmp / "out.csv").open(encoding="utf-8-sig", newline="") as handle:
-        assert [r["採点ステータス"] for r in csv.DictReader(handle)] == ["完了"] * 120
+        assert [r["採点ステータス"] for r in csv.DictReader(handle)] == ["完了"] * 200
 
 
 def test_two_jobs_in_two_processes_share_one_rate_limit(site_factory):
-    from tests.scoring.fake_scorer import parse_prompt
-
     import time
+
+    from tests.scoring.fake_scorer import parse_prompt
 
     answers = ScoringAnswers()
     with FaultyProvider(answer=answers, per_minute=600, latency_s=0.05) as provider:
@@ -101,10 +119,8 @@ def test_chunks_run_by_the_registered_handler_as_celery_workers_run_them(site_fa
         s = site_factory(provider, HOKAN_SCORING_CHUNK_ROW_LIMIT="20", HOKAN_SCORING_CHUNK_RETRY_LIMIT="0")
         write_csv(s.tmp / "in.csv", utterances)
         write_categories(s.tmp / "cats.json")
-        planned = s.hokan("scoring", "run", str(s.tmp / "in.csv"), "--categories", str(s.tmp / "cats.json"),
-                          "--text-column", "発話", "--output", str(s.tmp / "out.csv"), "--job", "tasks", "--dry-run")
-        assert planned.returncode == 0, planned.stdout + planned.stderr
-        done = subprocess.run([sys.executable, "-m", "tests.scoring.chunk_worker", "tasks"], env=s.env, cwd=REPO_ROOT,
+        done = subprocess.run([sys.executable, "-m", "tests.scoring.chunk_worker", "tasks", str(s.tmp / "in.csv"),
+                               str(s.tmp / "cats.json"), str(s.tmp / "out.csv")], env=s.env, cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=240)
         state = s.state("tasks")
     assert done.returncode == 0, done.stderr[-3000:]
