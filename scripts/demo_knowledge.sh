@@ -22,7 +22,6 @@ for shot in "$HOKAN_SHARED_DATA"/screenshots/*/*.png; do
 done
 echo "== ナレッジ 3. 画面収録（Chromium で描画・ffmpeg で動画化、数値は既知）から指標の推移"
 .venv/bin/python -m hokan.knowledge.demo_recording "$HOKAN_DATA_DIR/live_recording.mp4" >/dev/null
-$HOKAN knowledge screen "$HOKAN_DATA_DIR/live_recording.mp4" --fps 2
-.venv/bin/python -m hokan.knowledge.demo recording "$HOKAN_DATA_DIR/live_recording.mp4" demo-tt-001
+$HOKAN knowledge screen "$HOKAN_DATA_DIR/live_recording.mp4" --fps 2 --video-id demo-tt-001
 echo "== ナレッジ 4. 日本語で検索・売上上位・統計"
 .venv/bin/python -m hokan.knowledge.demo search "限定価格の告知で注文が増えた場面"

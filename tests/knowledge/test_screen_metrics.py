@@ -73,3 +73,28 @@ def test_what_is_no_video_is_refused(tmp_path: Path, settings):
 def test_a_single_sample_has_no_growth_and_its_own_average():
     one = trend([Sample("likes", 2.0, 10, "count", "10", "10", 1.0, 20)], duration_s=5.0)
     assert (one.peak, one.average, one.growth_per_minute) == (10, 10.0, None)
+
+
+@pytest.mark.django_db
+def test_the_command_stores_the_series_on_an_analysis(recording: Path, knowledge_index):
+    import typer
+    from typer.testing import CliRunner
+
+    from hokan.knowledge.command import app as knowledge_app
+    from hokan.knowledge.models import ScreenMetricSample
+    from hokan.knowledge.service import store_analysis
+    from tests.knowledge.conftest import analysis_payload
+
+    cli = typer.Typer()
+    cli.add_typer(knowledge_app, name="knowledge")
+    analysis = store_analysis(analysis_payload("tt-rec"), index_obj=knowledge_index)
+    args = ["knowledge", "screen", str(recording), "--fps", "1", "--video-id", "tt-rec"]
+    for _ in range(2):  # reading the recording again updates the same samples
+        result = CliRunner().invoke(cli, args, env={"COLUMNS": "160"})
+        assert result.exit_code == 0, result.output
+    assert "視聴者数" in result.output and "保存しました" in result.output
+    assert ScreenMetricSample.objects.filter(analysis=analysis).count() == 15
+    peak = analysis.sales.get(metric="peak_viewers")
+    assert (peak.value, peak.source, peak.shown) == (1826, "recording", "1,826")
+    unknown = CliRunner().invoke(cli, ["knowledge", "screen", str(recording), "--video-id", "nope"])
+    assert unknown.exit_code == 1 and "ありません" in unknown.output

