@@ -165,3 +165,11 @@ def test_azure_embeds_through_the_deployment_with_the_documents_api_version(sett
     assert sent.path == "/openai/deployments/embed-deployment/embeddings"
     assert sent.query["api-version"] == ["2024-02-01"]
     assert knowledge_month().calls == 1
+
+
+def test_personal_data_never_reaches_the_provider(settings, fake_openai_server):
+    embedder = remote(settings, fake_openai_server)
+    embedder.embed_passages(["山田花子さん、連絡は 090-1234-5678 か hanako@example.com まで。価格は3,980円です。"])
+    sent = fake_openai_server.requests[0].json["input"][0]
+    assert "090-1234-5678" not in sent and "hanako@example.com" not in sent and "山田花子" not in sent
+    assert "[PHONE]" in sent and "[EMAIL]" in sent and "3,980円" in sent

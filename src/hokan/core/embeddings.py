@@ -18,7 +18,8 @@ Providers (``HOKAN_EMBEDDING_PROVIDER``):
   tokens are windowed by the engine). Costs nothing, never touches the ledger.
 - ``openai`` / ``azure`` / ``openai_compatible`` / ``gemini``: the provider's embeddings
   endpoint through ``hokan.core.llm`` (``LLMClient.embed``; the one client registry
-  ``PROVIDERS``, the guarded HTTP client, its retry policy). Model ``EMBEDDING_MODEL``
+  ``PROVIDERS``, the guarded HTTP client, its retry policy). Personal data is masked in what is
+  sent (``hokan.core.ja.pii.mask_pii``: [EMAIL], [PHONE], [NAME], [ADDRESS], …). Model ``EMBEDDING_MODEL``
   (design document 001 §3 Step 4; default ``text-embedding-3-small``, for Azure the
   embedding deployment's name). No prefixes: OpenAI models take raw text. Every HTTP call is
   a paid call in the caller's ledger scope (``hokan.core.budget.get_ledger(scope)``):
@@ -58,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hokan.core.errors import AlreadyPaid, LLMConfigError, LLMOutputError
+from hokan.core.ja.pii import mask_pii
 from hokan.core.llm.client import Completion, LLMClient, Usage
 
 Kind = Literal["query", "passage"]
@@ -318,7 +320,9 @@ class ProviderEmbedder(Embedder):
             raise AlreadyPaid(f"{reservation_key}: この埋め込みは支払済みまたは処理中です（{status}）",
                               key=reservation_key, status=status)
         try:
-            result = self.client.embed(texts, model=self.model, deadline_s=self.deadline_s)
+            # Nothing personal goes to a provider (house rule): e-mail, phone, names, addresses, …
+            # become their kind's token (core.ja.pii) in what is sent; the cache key stays the text.
+            result = self.client.embed([mask_pii(t) for t in texts], model=self.model, deadline_s=self.deadline_s)
         except BaseException:
             self.ledger.release(reservation)  # no answer, no charge (core.llm.budgeted rules)
             raise
