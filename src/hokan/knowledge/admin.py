@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from hokan.core.errors import HokanError
 from hokan.knowledge.errors import KnowledgeStoreUnavailable
 from hokan.knowledge.models import Feedback, Phase, SalesData, ScreenMetricSample, VideoAnalysis
 
@@ -70,8 +71,9 @@ def _index(request: HttpRequest, admin_obj: admin.ModelAdmin, analyses: list[Vid
 
     try:
         written = KnowledgeIndex().index_analyses(analyses)
-    except KnowledgeStoreUnavailable as exc:
-        admin_obj.message_user(request, f"Qdrantに反映できませんでした: {exc.reason}", messages.ERROR)
+    except HokanError as exc:  # Qdrant away, or paid embeddings refused: the rows are saved
+        reason = exc.reason if isinstance(exc, KnowledgeStoreUnavailable) else str(exc)
+        admin_obj.message_user(request, f"Qdrantに反映できませんでした: {reason}", messages.ERROR)
         return
     admin_obj.message_user(request, f"{len(analyses)}件の動画（フェーズ{written}件）をQdrantに反映しました。",
                            messages.SUCCESS)

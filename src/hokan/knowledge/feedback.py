@@ -16,7 +16,8 @@ import logging
 from django.db import transaction
 from django.db.models import F
 
-from hokan.knowledge.errors import AnalysisInvalid, KnowledgeStoreUnavailable
+from hokan.core.errors import HokanError
+from hokan.knowledge.errors import AnalysisInvalid
 from hokan.knowledge.models import Feedback, VideoAnalysis
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def rate(video_id: str, rating: int, *, comment: str = "", phase_index: int | No
 
             score = analysis.quality_score
             KnowledgeIndex().set_quality(video_id, float(score) if score is not None else None)
-        except KnowledgeStoreUnavailable as exc:
+        except HokanError as exc:  # Qdrant away or the embedder misconfigured: the rating stands
             log.warning("knowledge: quality score of %s not written to Qdrant (run hokan knowledge reindex): %s",
                         video_id, exc)
     return feedback

@@ -422,7 +422,7 @@ def _sync_gmv(analysis: VideoAnalysis) -> None:
 
             index.client.set_payload(index.collection, payload={"gmv_jpy": analysis.gmv_jpy},
                                      points=_video_filter(analysis.video_id), wait=True)
-    except KnowledgeStoreUnavailable as exc:
+    except HokanError as exc:  # Qdrant away or the embedder misconfigured: the database row stands
         log.warning("knowledge: GMV of %s not written to Qdrant (run hokan knowledge reindex): %s",
                     analysis.video_id, exc)
 
