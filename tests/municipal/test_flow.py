@@ -201,3 +201,23 @@ def test_an_unusable_search_provider_interrupts_the_run_instead_of_retrying_each
         assert progress.pending == 2 and progress.failed == 0  # nothing retried; resumable once configured
     assert not Draft.objects.exists()
     assert caplog.text.count("【取得中断】音威子府村: 0/2 サービス完了") == 2 and "--resume" in caplog.text
+
+
+def test_the_run_command_takes_free_tier_with_or_without_its_mode(otoineppu):
+    from typer.testing import CliRunner
+
+    from hokan.municipal.command import app
+
+    def dry(*extra: str):
+        return CliRunner().invoke(app, ["run", "--id", "otoineppu", "--services", "juminhyo", *extra, "--dry-run"],
+                                  env={"COLUMNS": "200"})
+
+    assert "ページ 5 件" in dry("--free-tier").output
+    conservative = dry("--free-tier", "conservative")
+    assert conservative.exit_code == 0 and "ページ 2 件、LLM 呼び出し最大 3 回" in conservative.output
+    assert "site:vill.otoineppu.hokkaido.jp" in conservative.output
+    for bad in (("--free-tier", "cheap"), ("conservative",)):
+        refused = dry(*bad)
+        assert refused.exit_code == 1 and "default か conservative" in refused.output
+    unknown = CliRunner().invoke(app, ["run", "--id", "otoineppu", "--services", "nosuch"])
+    assert unknown.exit_code == 1 and "nosuch" in unknown.output

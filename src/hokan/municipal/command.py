@@ -130,7 +130,9 @@ def run(
     name: Annotated[str | None, typer.Option(help="自治体名（例 音威子府村）")] = None,
     prefecture: Annotated[str | None, typer.Option(help="都道府県（例 北海道）")] = None,
     services: Annotated[str | None, typer.Option(help="サービスID（カンマ区切り、既定: すべて）")] = None,
-    free_tier: Annotated[str | None, typer.Option("--free-tier", help="無料枠モード: default | conservative（§5.3）")] = None,
+    free_tier: Annotated[bool, typer.Option("--free-tier", help="無料枠モード（§5.3）: 続けて default | conservative、省略時は default")] = False,
+    tier_mode: Annotated[str | None, typer.Argument(metavar="[default|conservative]", show_default=False,
+                                                    help="--free-tier のモード")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="検索クエリと上限だけを表示（取得・LLM呼び出しなし）")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="中断・失敗した前回の取得を続きから再開（完了済みのサービスは飛ばす）")] = False,
 ) -> None:
@@ -141,8 +143,8 @@ def run(
     from hokan.municipal import flow, queries
     from hokan.municipal.seed import service_variables
 
-    if free_tier is not None and free_tier not in ("", "default", "conservative"):
-        console.print("[red]--free-tier は default か conservative です[/red]")
+    if tier_mode is not None and (not free_tier or tier_mode not in ("default", "conservative")):
+        console.print("[red]--free-tier のモードは default か conservative です（例: --free-tier conservative）[/red]")
         raise typer.Exit(1)
     try:
         municipality = find_municipality(id, name, prefecture)
@@ -150,7 +152,7 @@ def run(
     except InputError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    tier = (free_tier or "default") if free_tier is not None else ""
+    tier = (tier_mode or "default") if free_tier else ""
     if not dry_run:
         from hokan.core.errors import LLMConfigError, SearchConfigError
 
