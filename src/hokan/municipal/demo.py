@@ -64,11 +64,11 @@ def build_snapshot(shared: Path, dest: Path) -> Path:
 def snapshot_index(folder: Path) -> Any:
     """The BM25 index of the folder's text pages plus its PDFs' text (core.documents)."""
     from hokan.core.search import SnapshotIndex, SnapshotSource
-    from hokan.core.search.snapshot import IndexedPage, _pages_of
+    from hokan.core.search.snapshot import IndexedPage, pages_of
     from hokan.core.web.snapshot import SnapshotFetcher
     from hokan.municipal.documents import is_document, read_bytes
 
-    pages = list(_pages_of(SnapshotSource(folder)))
+    pages = list(pages_of(SnapshotSource(folder)))
     fetcher = SnapshotFetcher(folder)
     for url in fetcher.urls():
         page = fetcher.fetch(url)
