@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,9 @@ def extract_screen_metrics(
     if size > settings.HOKAN_KNOWLEDGE_SCREEN_MAX_BYTES:
         raise DocumentUnreadable(f"{name}: 動画が大きすぎます（{size:,} バイト、上限 "
                                  f"{settings.HOKAN_KNOWLEDGE_SCREEN_MAX_BYTES:,} バイト）", source=name, reason="size")  # fmt: skip
+    # FFmpeg's own log lines ("moov atom not found") would reach the user's terminal beside our
+    # Japanese error; an operator who wants them sets OPENCV_FFMPEG_LOGLEVEL themselves.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(str(path))
     video_fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0
     frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
