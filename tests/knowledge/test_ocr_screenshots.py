@@ -99,3 +99,14 @@ def test_a_file_that_is_no_image_is_refused_in_one_japanese_line(tmp_path: Path)
     assert "読み取れませんでした" in result.output and "Traceback" not in result.output
     missing = runner.invoke(app, ["knowledge", "ocr", str(tmp_path / "missing.png")])
     assert missing.exit_code == 1 and "読み取れませんでした" in missing.output
+
+
+def test_a_csv_export_is_read_by_the_same_command(tmp_path: Path):
+    export = tmp_path / "tiktok_export.csv"
+    export.write_bytes("配信日,総売上(円),注文数,視聴者数,いいね\n2026/11/30,\"1,234,567\",321,1.2万,abc\n".encode("cp932"))
+    result = runner.invoke(app, ["knowledge", "ocr", str(export)])
+    assert result.exit_code == 0, result.output
+    metrics = {m["metric"]: (m["value"], m["unit"], m["source"]) for m in json.loads(result.output)["metrics"] if m["metric"]}
+    assert metrics == {"gmv": (1234567, "JPY", "csv"), "orders": (321, "count", "csv"), "viewers": (12000, "count", "csv")}
+    table = runner.invoke(app, ["knowledge", "ocr", str(export), "--format", "table"], env={"COLUMNS": "160"})
+    assert table.exit_code == 0 and "スキップ" in table.output and "いいね" in table.output  # abc is no number
