@@ -97,6 +97,13 @@ METRIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("started_at", ("開始", "配信日時", "start")),
 )
 
+#: Metrics that are counts (a bare whole number under their label is a count).
+COUNT_METRICS = frozenset({
+    "orders", "sku_orders", "items_sold", "peak_viewers", "average_viewers", "concurrent_viewers", "viewers",
+    "new_followers", "followers", "likes", "comments", "shares", "product_clicks", "product_impressions",
+    "points_earned", "points_used", "points", "quantity", "stock",
+})  # fmt: skip
+
 #: Metrics whose clock readings are durations (else a clock is a time of day).
 DURATION_METRICS = frozenset({"average_watch_time", "stream_duration", "watch_time"})
 
@@ -180,8 +187,12 @@ def _number(value: Decimal | str) -> int | float | str:
 def figure_value(figure: Figure, metric: str | None) -> tuple[int | float | str, str]:
     """(value, unit) of a figure once its metric is known: a clock is a duration in seconds for a
     duration metric (``DURATION_METRICS``) or when it has seconds (``01:23:45``), else a time of
-    day (seconds since midnight, unit "time_of_day"); other figures as read."""
+    day (seconds since midnight, unit "time_of_day"); other figures as read, except that a bare
+    whole number under a label that is no count (金額 100, 税率 8: the ¥ or % printed in another box
+    or not at all) is unit "number", never "count" — its unit is unknown, not a count."""
     if figure.unit != "clock":
+        if figure.unit == "count" and metric is not None and metric not in COUNT_METRICS:
+            return _number(figure.value), "number"
         return _number(figure.value), figure.unit
     duration = metric in DURATION_METRICS or (len(figure.parts) == 3 and metric != "started_at")
     return clock_seconds(figure.parts, duration=duration), "seconds" if duration else "time_of_day"
