@@ -469,6 +469,9 @@ CRAWLER_CHROMIUM_PATH = envstr("CRAWLER_CHROMIUM_PATH", "/usr/bin/chromium")
 CRAWLER_MAX_PAGES = envint("CRAWLER_MAX_PAGES", "3")
 CRAWLER_MAX_LINKS_PER_PAGE = envint("CRAWLER_MAX_LINKS_PER_PAGE", "5")
 CRAWLER_TIMEOUT_S = envfloat("CRAWLER_TIMEOUT_S", "30")
+# The fetch flow crawls the official site when variables are still missing after the search results
+# (issue 10 §3); false = never (recorded in the draft). Without Chromium the crawl is skipped, recorded.
+MUNICIPAL_CRAWLER_ENABLED = envbool("MUNICIPAL_CRAWLER_ENABLED", "true")
 
 # --- scoring video/offline (S3): video mode (document 002 §1.2) and the offline scorer (issue 11 §7) ---
 # Video rows (a URL or a path ending in .mp4/.mov/.webm/...): the largest video downloaded or read

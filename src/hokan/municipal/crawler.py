@@ -33,6 +33,9 @@ Security — every request Chromium would make passes the SSRF guard:
   are refused by ``route_web_socket``.
 - ``allow_hosts`` (default ``HOKAN_FETCH_ALLOW_HOSTS``) as everywhere in core.web: the tests
   put 127.0.0.1 there; nothing else private is reachable.
+- Offline: with a ``hokan.core.web.snapshot.SnapshotFetcher`` as ``fetcher`` (the demo, offline
+  runs) nothing goes to a network: pages and sub-requests are answered from the snapshot, a
+  request it does not hold is refused (recorded), and no address is looked up.
 
 Chromium: Debian's ``/usr/bin/chromium`` (``CRAWLER_CHROMIUM_PATH``; ``playwright install``
 is not used). Errors: ``CrawlError`` (municipal.crawler) when Chromium cannot start or the
@@ -226,6 +229,18 @@ class _Guard:
                 user_agent=settings.HOKAN_FETCH_USER_AGENT, respect_robots=settings.HOKAN_FETCH_RESPECT_ROBOTS,
                 allow_hosts=self.allow_hosts)
         self.fetcher = fetcher
+        from hokan.core.web.snapshot import SnapshotFetcher
+
+        self.offline = isinstance(fetcher, SnapshotFetcher)
+
+    def offline_request(self, route: Any, url: str) -> None:
+        """A sub-request of an offline crawl: answered from the snapshot, or refused."""
+        try:
+            page = self.fetcher.fetch(url)
+        except FetchError:
+            self.refuse(route, url, "オフライン（スナップショット）にないため取得しません")
+            return
+        route.fulfill(status=200, content_type=page.content_type or "application/octet-stream", body=page.content)
 
     def navigate(self, route: Any, url: str) -> None:
         """A top-level page: fetched by the core.web fetcher (robots.txt, politeness, charset,
@@ -272,6 +287,9 @@ class _Guard:
             return
         if navigation and request.method == "GET":
             self.navigate(route, url)
+            return
+        if self.offline:
+            self.offline_request(route, url)
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST_HEADERS}
         method, content, target = request.method, request.post_data_buffer, url
@@ -353,7 +371,8 @@ def crawl(
     result = CrawlResult()
     guard = _Guard(site, options, allow_hosts, result, fetcher)
     try:
-        check_url(start_url, allow_hosts=guard.allow_hosts)
+        if not guard.offline:  # offline (a snapshot): no address is looked up, nothing leaves
+            check_url(start_url, allow_hosts=guard.allow_hosts)
     except FetchBlocked as exc:
         guard.close()
         raise CrawlError(f"開始ページを開けません: {exc}", url=start_url) from exc

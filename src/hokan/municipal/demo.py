@@ -95,7 +95,10 @@ def run_demo(shared: Path, folder: Path, *, out: Any = print) -> list[Any]:
     fetcher = SnapshotFetcher(folder)
 
     def context(job: Any, chunk: Any) -> flow.FlowContext:
-        return flow.FlowContext(fetcher=fetcher, search=search, llm=None, sleep=lambda s: None, notify=False)
+        # the crawler (§12) with the same snapshot fetcher: offline; it runs only for services with
+        # variables still missing and a crawlable (HTML) official page — the saved pages are Markdown
+        return flow.FlowContext(fetcher=fetcher, search=search, llm=None, sleep=lambda s: None, notify=False,
+                                crawler=flow.CrawlSetup.from_settings())
 
     drafts = []
     for lgcode, slug, services in RUNS:
@@ -106,7 +109,8 @@ def run_demo(shared: Path, folder: Path, *, out: Any = print) -> list[Any]:
         run = flow.start_run(municipality, [Service.objects.get(key=k) for k in services], trigger="demo")
         progress = flow.execute(run, context=context)
         out(f"\n=== {municipality}（{lgcode}）: ジョブ {progress.status}、{progress.done}/{progress.total} サービス"
-            f"、LLM呼び出し {progress.totals.get('llm_calls', 0)} 回、ページ {progress.totals.get('pages', 0)} 件 ===")
+            f"、LLM呼び出し {progress.totals.get('llm_calls', 0)} 回、ページ {progress.totals.get('pages', 0)} 件"
+            f"（うち巡回 {progress.totals.get('crawled_pages', 0)} 件） ===")
         for draft in Draft.objects.filter(municipality=municipality, service__key__in=services).select_related("service"):
             drafts.append(draft)
             out(f"\n[{draft.service.name}]（{draft.service.key}） 取得 {draft.filled_count} / 未取得 {draft.missing_count}")

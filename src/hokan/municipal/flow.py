@@ -18,6 +18,8 @@ One service (``run_service``), step by step, each a module named for it:
 5. extraction   — ``hokan.municipal.extraction`` (rules first, then the LLM for what is missing,
                   with a verbatim quote; validation, vagueness, confidence) per page, only for
                   the variables still missing;
+5b. crawl       — variables still missing: ``hokan.municipal.crawler`` from the best official
+                  page (§12; ``_crawl_step``), its pages read as in 4–5, within the page cap;
 6. ``draft``     — merged into the draft (manual values kept), a version when values changed;
 7. notice       — §6.2 「new_draft」 through core.notify (Japanese).
 
@@ -76,6 +78,36 @@ def search_provider() -> Any:
 
     return search_from_settings()
 
+@dataclass(frozen=True)
+class CrawlSetup:
+    """The Playwright crawler of a run (document 003 §12; issue 10 §3). enabled:
+    MUNICIPAL_CRAWLER_ENABLED; options: ``CrawlerOptions`` (CRAWLER_* settings: max_pages 3,
+    max_links_per_page 5, timeout_s 30, chromium_path); allow_hosts: hosts exempt from the SSRF
+    address check (None = HOKAN_FETCH_ALLOW_HOSTS; tests pass 127.0.0.1)."""
+
+    enabled: bool = True
+    options: Any = None  # hokan.municipal.crawler.CrawlerOptions (None = its defaults)
+    allow_hosts: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            from hokan.municipal.crawler import CrawlerOptions
+
+            object.__setattr__(self, "options", CrawlerOptions())
+
+    @classmethod
+    def from_settings(cls) -> CrawlSetup:
+        from hokan.municipal.crawler import CrawlerOptions
+
+        return cls(enabled=bool(settings.MUNICIPAL_CRAWLER_ENABLED), options=CrawlerOptions.from_settings())
+
+    def chromium_available(self) -> bool:
+        """True when the Chromium the crawler drives (``options.chromium_path``) is an executable."""
+        import os
+
+        path = str(self.options.chromium_path)
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
 
 @dataclass
 class FlowContext:
@@ -91,6 +123,7 @@ class FlowContext:
     on_step: StepCallback | None = None
     notify: bool = True
     quotas: Any = None  # hokan.municipal.quotas.MunicipalQuotas: the OCR claim per document (None: none)
+    crawler: CrawlSetup | None = None  # the §12 crawler (None: this context does not crawl)
 
     def step(self, service: str, text: str) -> None:
         if self.on_step is not None:
@@ -175,8 +208,10 @@ def _merged(per_page: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, An
 # --- one service -----------------------------------------------------------------------------------
 def run_service(ctx: FlowContext, municipality: Municipality, service: Service, *,
                 work_key: str = "") -> draft_step.ServiceOutcome:
-    """Steps 1–5 of the module docstring for one service; returns what was found (nothing is
-    saved here). Errors of one URL are recorded and the next URL is tried; BudgetExceeded and
+    """Steps 1–5b of the module docstring for one service; returns what was found (nothing is
+    saved here). At most ``ctx.pages_per_service`` pages are read, crawled ones included; with a
+    crawler (``ctx.crawler``) that can run, the search results leave it CRAWLER_MAX_PAGES − 1 of
+    them and get back what it does not use. Errors of one URL are recorded and the next URL is tried; BudgetExceeded and
     LLMConfigError propagate (they stop the whole run). work_key: part of the paid calls'
     idempotency keys (the job, chunk and claim: a retried service is new paid work, while
     answers already received come from the LLM cache)."""
@@ -211,43 +246,256 @@ def run_service(ctx: FlowContext, municipality: Municipality, service: Service, 
         if not results:
             outcome.errors.append({"step": "search", "url": "", "message": f"検索結果が0件でした（{query.text}）"})
 
-    per_page: list[dict[str, dict[str, Any]]] = []
-    wanted = list(variables)
-    for result in results:
-        if outcome.pages_read >= ctx.pages_per_service or not wanted:
-            break
-        url = result.url
-        ctx.step(key, f"取得中 {url}")
+    results = list(results)
+    reading = _Reading(ctx, municipality, key, outcome, work_key, list(variables))
+    setup = ctx.crawler
+    # pages kept for the crawler while variables are missing (§12.2 step 1): the search reads
+    # the rest of the cap first; what the crawl does not use goes back to the search results
+    reserve = 0
+    if setup is not None and setup.enabled and setup.chromium_available():
+        reserve = min(setup.options.max_pages - 1, ctx.pages_per_service - 1)
+    reading.read_results(results, limit=ctx.pages_per_service - max(0, reserve))
+    if reading.wanted and ctx.crawler is not None:
+        _crawl_step(ctx, municipality, reading)
+    reading.read_results(results, limit=ctx.pages_per_service)
+    outcome.values = _merged(reading.per_page)
+    return outcome
+
+
+class _Reading:
+    """The pages one service has read so far (search results and crawled pages) and the
+    variables still wanted; ``read`` runs steps 4–5 on one fetched page."""
+
+    def __init__(self, ctx: FlowContext, municipality: Municipality, key: str, outcome: draft_step.ServiceOutcome,
+                 work_key: str, wanted: list[VariableSpec]) -> None:
+        self.ctx, self.municipality, self.key, self.outcome = ctx, municipality, key, outcome
+        self.work_key = work_key
+        self.wanted = wanted
+        self.per_page: list[dict[str, dict[str, Any]]] = []
+        self.read_pages: list[tuple[Any, documents_step.PageText, int]] = []  # (page, text, values found)
+        self.next_result = 0  # the first search result not tried yet
+
+    def read_results(self, results: Sequence[Any], *, limit: int) -> None:
+        """Fetch and read search results (from the first not tried yet) until ``limit`` pages
+        were read in all or nothing is wanted."""
+        while self.next_result < len(results) and self.outcome.pages_read < limit and self.wanted:
+            url = results[self.next_result].url
+            self.next_result += 1
+            self.read_url(url)
+
+    def read_url(self, url: str, *, via: str = "") -> None:
+        ctx = self.ctx
+        ctx.step(self.key, f"取得中 {url}")
         try:
             page, _attempts = fetch_step.fetch_page(ctx.fetcher, url, sleep=ctx.sleep)
         except FetchError as exc:
             tries = getattr(exc, "attempts", 1)
-            outcome.errors.append({"step": "fetch", "url": url, "message": f"{exc}（{tries}回試行）"})
-            continue
+            self.outcome.errors.append({"step": "fetch", "url": url, "message": f"{exc}（{tries}回試行）"})
+            return
+        self.read(page, url, via=via)
+
+    def read(self, page: Any, url: str, *, via: str = "", count: bool = True) -> bool:
+        """Steps 4–5 for one fetched page (counted in ``pages_read`` unless ``count`` is False:
+        the rendered copy of a page read already); via: "crawler" for a page the crawler
+        visited. False when the page could not be read."""
+        ctx, outcome = self.ctx, self.outcome
         try:
             text = documents_step.page_text(page, quotas=ctx.quotas)
         except DocumentError as exc:
             outcome.errors.append({"step": "documents", "url": url, "message": f"文書を読めません（{exc}）"})
-            continue
-        outcome.pages_read += 1
-        outcome.sources.append({"url": text.url, "sha256": text.sha256, "method": text.method,
-                                "fetched_at": page.fetched_at.isoformat().replace("+00:00", "Z")})
-        if not text.text.strip():
-            continue
-        ctx.step(key, f"抽出中 {url}")
+            return False
+        outcome.pages_read += 1 if count else 0
+        source = {"url": text.url, "sha256": text.sha256, "method": text.method,
+                  "fetched_at": page.fetched_at.isoformat().replace("+00:00", "Z")}
+        if via:
+            source["via"] = via
+        outcome.sources.append(source)
+        if not text.text.strip() or not self.wanted:
+            self.read_pages.append((page, text, 0))
+            return True
+        ctx.step(self.key, f"抽出中 {url}")
         try:
-            values, calls, errors = _extract(ctx, municipality, text, wanted, page, work_key)
+            values, calls, errors = _extract(ctx, self.municipality, text, self.wanted, page, self.work_key)
         except (BudgetExceeded, LLMConfigError):
             raise
         except HokanError as exc:
             outcome.errors.append({"step": "extract", "url": url, "message": f"抽出に失敗しました（{exc}）"})
-            continue
+            return False
         outcome.llm_calls += calls
         outcome.errors.extend({"step": "extract", "url": url, "message": message} for message in errors)
-        per_page.append(values)
-        wanted = [spec for spec in wanted if spec.name not in values]
-    outcome.values = _merged(per_page)
-    return outcome
+        self.per_page.append(values)
+        self.read_pages.append((page, text, len(values)))
+        self.wanted = [spec for spec in self.wanted if spec.name not in values]
+        return True
+
+
+# --- the crawler (§12; issue 10 §3) -----------------------------------------------------------------
+def _crawlable(page: Any) -> bool:
+    """An HTML page with a link or a script: something a browser can render links from."""
+    import re
+
+    content_type = (getattr(page, "content_type", "") or "").lower()
+    return "html" in content_type and re.search(r"<(a|script)\b", page.text or "", re.I) is not None
+
+
+class _CountingClient:
+    """A core.llm client counting the calls that were not answered from the LLM cache."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def complete_json(self, request: Any, **kwargs: Any) -> Any:
+        completion = self.inner.complete_json(request, **kwargs)
+        self.calls += 0 if getattr(completion, "cached", False) else 1
+        return completion
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _outside_playwright(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a worker thread, its result or exception returned / raised here.
+    Playwright's sync API keeps an asyncio loop running in the crawling thread, where Django
+    refuses the ORM (SynchronousOnlyOperation); the LLM client's ledger, cache and rate limiter
+    use it, so the link scorer's call runs in a thread of its own (its DB connection closed after)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run() -> Any:
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawl-llm") as pool:
+        return pool.submit(run).result()
+
+
+def _crawl_step(ctx: FlowContext, municipality: Municipality, reading: _Reading) -> None:
+    """§12.2: variables are still missing after the search results. Open the best official page
+    of the service in Chromium (the search result on the official site whose extraction found the
+    most, else the highest ranked; else the municipality's official top page), score its links
+    against the missing variables' descriptions (the municipal LLM when one is configured, behind
+    its quotas and ledger; else ``keyword_scores``), follow the best within the pages left of the
+    service's cap (crawled pages count; the re-rendered start page, read already, does not), and
+    read every page visited — and PDF links it listed, while pages are left — for the variables
+    still missing, with ``source_url`` = the crawled page. Everything is recorded in the draft's
+    errors (step "crawl": what was visited, refused, failed, or why nothing was crawled) and
+    sources (``via`` "crawler"); a crawl counts as one search attempt. A crawl that fails
+    (CrawlError, a timeout, Chromium crashing) never fails the service: it is recorded and the
+    draft keeps what was found. BudgetExceeded / LLMConfigError of the link scorer propagate
+    (they stop the run, as everywhere in the flow)."""
+    from dataclasses import replace
+
+    from hokan.municipal import crawler as crawler_step
+
+    setup = ctx.crawler
+    assert setup is not None
+    outcome = reading.outcome
+
+    def note(message: str, url: str = "") -> None:
+        outcome.errors.append({"step": "crawl", "url": url, "message": message})
+
+    if not setup.enabled:
+        note("クローラーは無効です（MUNICIPAL_CRAWLER_ENABLED=false）。検索結果にない変数は公式サイトを巡回して探していません")
+        return
+    if not setup.chromium_available():
+        note(f"Chromium（{setup.options.chromium_path}）がインストールされていないため、公式サイトを巡回しませんでした")
+        return
+    official = municipality.official_url or ""
+    if not official:
+        note("自治体の公式サイトの URL がないため、巡回しませんでした")
+        return
+    left = ctx.pages_per_service - outcome.pages_read
+    if left <= 0:
+        note(f"サービスあたりのページ取得の上限（{ctx.pages_per_service} 件）に達したため、巡回しませんでした")
+        return
+    site = crawler_step.official_site(official)
+    read = [(found, -rank, page) for rank, (page, _text, found) in enumerate(reading.read_pages)
+            if crawler_step.on_site(page.final_url, site) and _crawlable(page)]
+    if read:
+        start_page, start_read = max(read, key=lambda item: item[:2])[2], True
+        start_url = start_page.final_url
+    else:
+        start_url, start_read = official, False
+        kinds = sorted({(page.content_type or "—").split(";")[0] for page, _, _ in reading.read_pages
+                        if crawler_step.on_site(page.final_url, site)})
+        why = (f"読んだ公式サイトのページ（{', '.join(kinds)}）にはリンクもスクリプトもなく、" if kinds else "")
+        try:
+            start_page = ctx.fetcher.fetch(official)
+        except FetchError as exc:
+            note(f"巡回しませんでした: {why}公式サイトのトップページも取得できませんでした（{exc}）", official)
+            return
+        if not _crawlable(start_page):
+            note(f"巡回しませんでした: {why}公式サイトのトップページ（{start_page.content_type or '—'}）にも"
+                 "リンクがありません", official)
+            return
+    max_pages = min(setup.options.max_pages, left + (1 if start_read else 0))
+    options = replace(setup.options, max_pages=max_pages, official_url=official)
+    wanted = list(reading.wanted)
+    descriptions = [f"{spec.label}: {spec.description}" for spec in wanted]
+    counting: _CountingClient | None = None
+    scorer = None
+    if ctx.llm is not None:
+        counting = _CountingClient(ctx.llm)
+        llm_scorer = crawler_step.llm_link_scorer(
+            counting, idempotency_prefix=f"municipal:crawl:{municipality.lgcode}:{reading.key}:{reading.work_key}")
+
+        def scorer(links: Sequence[Any], wanted_text: Sequence[str]) -> list[float]:
+            try:
+                return _outside_playwright(llm_scorer, links, wanted_text)
+            except (BudgetExceeded, LLMConfigError):
+                raise
+            except HokanError as exc:  # the provider failed: keyword scores for this page
+                note(f"リンクの評価（LLM）に失敗したため、キーワードで評価しました（{exc}）")
+                return crawler_step.keyword_scores(links, wanted_text)
+
+    ctx.step(reading.key, f"公式サイトを巡回中 {start_url}")
+    outcome.search_attempts += 1
+    try:
+        result = crawler_step.crawl(start_url, descriptions=descriptions, options=options, scorer=scorer,
+                                    allow_hosts=setup.allow_hosts, fetcher=ctx.fetcher)
+    except (BudgetExceeded, LLMConfigError):
+        raise
+    except crawler_step.CrawlError as exc:
+        note(f"巡回に失敗しました（{exc}）", start_url)
+        return
+    except Exception as exc:  # noqa: BLE001 - Playwright timeouts / a crashed browser never fail the service
+        log.warning("crawl from %s failed", start_url, exc_info=True)
+        note(f"巡回に失敗しました（{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else '—'}）",
+             start_url)
+        return
+    finally:
+        if counting is not None:
+            outcome.llm_calls += counting.calls
+    before = {spec.name for spec in reading.wanted}
+    for crawled in result.pages:
+        if crawled.url == start_url and start_read:
+            rendered = crawled.as_page()
+            static = next((text for page, text, _ in reading.read_pages if page is start_page), None)
+            try:
+                same = static is not None and documents_step.page_text(rendered).sha256 == static.sha256
+            except DocumentError:
+                same = True
+            if not same:  # JavaScript added to the page: read what it rendered (a page read already)
+                reading.read(rendered, crawled.url, via="crawler", count=False)
+            continue
+        reading.read(crawled.as_page(), crawled.url, via="crawler")
+    for document in result.documents:  # PDFs linked from the pages visited, while pages are left
+        if outcome.pages_read >= ctx.pages_per_service or not reading.wanted:
+            break
+        reading.read_url(document, via="crawler")
+    found = sorted(before - {spec.name for spec in reading.wanted})
+    scoring = "LLM" if ctx.llm is not None else "キーワード"
+    note(f"公式サイトを巡回しました: {start_url} から {len(result.pages)} ページ（リンクの評価: {scoring}、"
+         f"拒否 {len(result.refused)} 件、失敗 {len(result.failed)} 件）。"
+         + (f"見つかった変数: {', '.join(found)}" if found else "新たに見つかった変数はありません"), start_url)
+    for url, reason in result.refused[:10]:
+        note(f"巡回中に拒否したリクエスト: {reason}", url)
+    for url, reason in result.failed[:10]:
+        note(f"巡回中に読み込めなかったページ: {reason}", url)
 
 
 def notify_draft(municipality: Municipality, service: Service, draft: Any, changes: list[dict[str, Any]],
@@ -280,7 +528,7 @@ def context_from_settings(*, key: str = "", sleep: Callable[[float], None] | Non
     quotas = MunicipalQuotas(free_tier)
     return FlowContext(fetcher=fetcher_from_settings(), search=quotas.search(), llm=quotas.limit_llm(llm_client()),
                        pages_per_service=quotas.pages_per_service, sleep=sleep or time.sleep, on_step=on_step,
-                       quotas=quotas)
+                       quotas=quotas, crawler=CrawlSetup.from_settings())
 
 
 ContextFactory = Callable[[Job, JobChunk], FlowContext]
@@ -290,7 +538,8 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
     """Run the services of one chunk and return their drafts' save (stored with the chunk)."""
     municipality = Municipality.objects.get(lgcode=job.params["lgcode"])
     saves: list[Callable[[], None]] = []
-    summary = {"services": 0, "filled": 0, "missing": 0, "pages": 0, "llm_calls": 0, "searches": 0, "errors": 0}
+    summary = {"services": 0, "filled": 0, "missing": 0, "pages": 0, "crawled_pages": 0, "llm_calls": 0,
+               "searches": 0, "errors": 0}
     for key in chunk.item_keys or []:
         service = Service.objects.get(key=key)
         if chunk.chunk_id > 0:
@@ -302,6 +551,7 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
         summary["filled"] += len(outcome.values)
         summary["missing"] += len([n for n in names if n not in outcome.values])
         summary["pages"] += outcome.pages_read
+        summary["crawled_pages"] += sum(1 for source in outcome.sources if source.get("via") == "crawler")
         summary["llm_calls"] += outcome.llm_calls
         summary["searches"] += outcome.search_attempts
         summary["errors"] += len(outcome.errors)
