@@ -172,3 +172,35 @@ def test_the_settings_switch_the_crawler(settings):
     settings.CRAWLER_MAX_PAGES = 2
     setup = flow.context_from_settings().crawler
     assert setup is not None and setup.enabled is False and setup.options.max_pages == 2
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_with_the_snapshot_fetcher_the_crawl_stays_offline(sabae, tmp_path, settings):
+    """The demo's and offline runs' case: the official site's pages from a snapshot folder at
+    their real addresses; the crawler asks no network (no address lookup: the start page of
+    www.city.sabae.fukui.jp would not resolve here) and refuses what the snapshot lacks."""
+    from hokan.core.web.snapshot import SnapshotFetcher
+
+    settings.HOKAN_FETCH_ALLOW_HOSTS = []
+    base = "https://www.city.sabae.fukui.jp"
+    rows = [("kurashi/sodaigomi/", "start.html", START, "text/html; charset=utf-8"),
+            ("menu.js", "menu.js", MENU_JS, "application/javascript"),
+            ("kurashi/sodaigomi/ryoukin/", "detail.html", DETAIL, "text/html; charset=utf-8")]
+    lines = ["url,path,content_type"]
+    for path, name, body, content_type in rows:
+        (tmp_path / name).write_text(body, encoding="utf-8")
+        lines.append(f'{base}/{path},{name},"{content_type}"')
+    (tmp_path / "snapshot.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    search = SnapshotSearch(index=SnapshotIndex([IndexedPage(f"{base}/kurashi/sodaigomi/", "粗大ごみの収集",
+                                                             "粗大ごみの収集 粗大ごみ 申し込み")]))
+    ctx = flow.FlowContext(fetcher=SnapshotFetcher(tmp_path), search=search, llm=None, sleep=lambda s: None,
+                           notify=False, crawler=flow.CrawlSetup(options=CrawlerOptions(timeout_s=15)))
+    run = flow.start_run(sabae, [Service.objects.get(key="sodaigomi")])
+    assert flow.execute(run, context=lambda job, chunk: ctx).status == "completed"
+    draft = Draft.objects.get()
+    assert draft.variables["sodaigomi_phone"]["source_url"] == f"{base}/kurashi/sodaigomi/ryoukin/"
+    notes = _crawl_notes(draft)
+    assert "から 2 ページ" in notes[0]["message"], notes
+    (refused,) = [n for n in notes if n["url"] == "http://10.0.0.1/logo.png"]
+    assert "スナップショット" in refused["message"]
