@@ -204,3 +204,21 @@ def test_with_the_snapshot_fetcher_the_crawl_stays_offline(sabae, tmp_path, sett
     assert "から 2 ページ" in notes[0]["message"], notes
     (refused,) = [n for n in notes if n["url"] == "http://10.0.0.1/logo.png"]
     assert "スナップショット" in refused["message"]
+
+
+def test_the_dry_run_bounds_the_llm_calls_a_crawl_adds(sabae, settings):
+    from typer.testing import CliRunner
+
+    from hokan.municipal.command import app
+
+    def dry() -> str:
+        result = CliRunner().invoke(app, ["run", "--id", "sabae", "--services", "sodaigomi", "--free-tier",
+                                          "conservative", "--dry-run"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    settings.CRAWLER_CHROMIUM_PATH = shutil.which("sh")  # any executable: the dry run starts nothing
+    # 1 query + 2 pages; a crawl adds one link scoring (one page left to follow) and the re-rendered start page
+    assert "ページ 2 件、LLM 呼び出し最大 3 回（公式サイトの巡回時は +2 回）" in dry()
+    settings.MUNICIPAL_CRAWLER_ENABLED = False
+    assert "LLM 呼び出し最大 3 回\n" in dry()

@@ -170,7 +170,9 @@ def run(
             variables = service_variables(service)
             table.add_row(service.key, str(len(variables)), queries.template_query(municipality, service, variables))
         console.print(table)
-        console.print(f"上限: サービスあたり検索 1 回、ページ {_pages(tier)} 件、LLM 呼び出し最大 {1 + _pages(tier)} 回")
+        crawl = flow.CrawlSetup.from_settings().extra_llm_calls(_pages(tier))
+        console.print(f"上限: サービスあたり検索 1 回、ページ {_pages(tier)} 件、LLM 呼び出し最大 {1 + _pages(tier)} 回"
+                      + (f"（公式サイトの巡回時は +{crawl} 回）" if crawl else ""))
         return
 
     if resume:
@@ -221,7 +223,7 @@ def run(
     console.print(_summary(current))
     totals = current.job.totals or {}
     console.print(f"LLM呼び出し {totals.get('llm_calls', 0)} 回、検索 {totals.get('searches', 0)} 回、"
-                  f"ページ {totals.get('pages', 0)} 件")
+                  f"ページ {totals.get('pages', 0)} 件（うち公式サイトの巡回 {totals.get('crawled_pages', 0)} 件）")
     if current.job.status != Job.Status.COMPLETED:
         console.print(f"[red]取得は{current.job.get_status_display()}で終わりました: {current.job.message}[/red]\n"
                       f"続きから再開: hokan municipal run --id {id} --resume")

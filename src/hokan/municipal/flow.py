@@ -101,6 +101,21 @@ class CrawlSetup:
 
         return cls(enabled=bool(settings.MUNICIPAL_CRAWLER_ENABLED), options=CrawlerOptions.from_settings())
 
+    def can_run(self) -> bool:
+        """Enabled and Chromium installed: a run with this setup may crawl."""
+        return self.enabled and self.chromium_available()
+
+    def pages_reserved(self, pages_per_service: int) -> int:
+        """Pages of the service's cap the search results leave to the crawl (``run_service``):
+        CRAWLER_MAX_PAGES − 1 new pages (its start page is a page read already), at most the cap − 1."""
+        return max(0, min(self.options.max_pages - 1, pages_per_service - 1)) if self.can_run() else 0
+
+    def extra_llm_calls(self, pages_per_service: int) -> int:
+        """The most LLM calls a crawl adds to a service beyond one per page read (the dry run's
+        bound): one link scoring per page it follows links from, plus the re-rendered start page."""
+        reserved = self.pages_reserved(pages_per_service)
+        return reserved + 1 if reserved else 0  # a cap of 1 page: no page left to follow or re-render
+
     def chromium_available(self) -> bool:
         """True when the Chromium the crawler drives (``options.chromium_path``) is an executable."""
         import os
@@ -251,10 +266,8 @@ def run_service(ctx: FlowContext, municipality: Municipality, service: Service, 
     setup = ctx.crawler
     # pages kept for the crawler while variables are missing (§12.2 step 1): the search reads
     # the rest of the cap first; what the crawl does not use goes back to the search results
-    reserve = 0
-    if setup is not None and setup.enabled and setup.chromium_available():
-        reserve = min(setup.options.max_pages - 1, ctx.pages_per_service - 1)
-    reading.read_results(results, limit=ctx.pages_per_service - max(0, reserve))
+    reserve = setup.pages_reserved(ctx.pages_per_service) if setup is not None else 0
+    reading.read_results(results, limit=ctx.pages_per_service - reserve)
     if reading.wanted and ctx.crawler is not None:
         _crawl_step(ctx, municipality, reading)
     reading.read_results(results, limit=ctx.pages_per_service)
