@@ -132,7 +132,8 @@ def test_missing_values_are_found_on_a_js_linked_page_of_the_official_site(sabae
     assert totals["llm_calls"] == len(llm.requests) == get_ledger("municipal").snapshot().calls
     assert draft.search_attempts == 2  # the search and the crawl
     notes = _crawl_notes(draft)
-    assert "から 2 ページ" in notes[0]["message"] and "sodaigomi_fee" in notes[0]["message"]
+    assert "から 2 ページ" in notes[0]["message"] and "sodaigomi_fee" in notes[0]["message"] and notes[0]["info"]
+    assert totals["errors"] == len([e for e in draft.errors if not e.get("info")])  # records are not errors
     assert notes[0]["url"] == start
     refused = [n for n in notes if n["url"] == "http://10.0.0.1/logo.png"]
     assert refused and "プライベートアドレス" in refused[0]["message"]  # the editor sees the refused request

@@ -395,7 +395,8 @@ def _crawl_step(ctx: FlowContext, municipality: Municipality, reading: _Reading)
     service's cap (crawled pages count; the re-rendered start page, read already, does not), and
     read every page visited — and PDF links it listed, while pages are left — for the variables
     still missing, with ``source_url`` = the crawled page. Everything is recorded in the draft's
-    errors (step "crawl": what was visited, refused, failed, or why nothing was crawled) and
+    errors (step "crawl": what was visited, refused, failed, or why nothing was crawled; the
+    records that are no failure carry ``"info": true`` and are not counted as errors) and
     sources (``via`` "crawler"); a crawl counts as one search attempt. A crawl that fails
     (CrawlError, a timeout, Chromium crashing) never fails the service: it is recorded and the
     draft keeps what was found. BudgetExceeded / LLMConfigError of the link scorer propagate
@@ -408,11 +409,13 @@ def _crawl_step(ctx: FlowContext, municipality: Municipality, reading: _Reading)
     assert setup is not None
     outcome = reading.outcome
 
-    def note(message: str, url: str = "") -> None:
-        outcome.errors.append({"step": "crawl", "url": url, "message": message})
+    def note(message: str, url: str = "", *, info: bool = False) -> None:
+        # info: a record for the editor, not a failure (not counted in the run's error totals)
+        outcome.errors.append({"step": "crawl", "url": url, "message": message, **({"info": True} if info else {})})
 
     if not setup.enabled:
-        note("クローラーは無効です（MUNICIPAL_CRAWLER_ENABLED=false）。検索結果にない変数は公式サイトを巡回して探していません")
+        note("クローラーは無効です（MUNICIPAL_CRAWLER_ENABLED=false）。検索結果にない変数は公式サイトを巡回して探していません",
+             info=True)
         return
     if not setup.chromium_available():
         note(f"Chromium（{setup.options.chromium_path}）がインストールされていないため、公式サイトを巡回しませんでした")
@@ -504,9 +507,9 @@ def _crawl_step(ctx: FlowContext, municipality: Municipality, reading: _Reading)
     scoring = "LLM" if ctx.llm is not None else "キーワード"
     note(f"公式サイトを巡回しました: {start_url} から {len(result.pages)} ページ（リンクの評価: {scoring}、"
          f"拒否 {len(result.refused)} 件、失敗 {len(result.failed)} 件）。"
-         + (f"見つかった変数: {', '.join(found)}" if found else "新たに見つかった変数はありません"), start_url)
+         + (f"見つかった変数: {', '.join(found)}" if found else "新たに見つかった変数はありません"), start_url, info=True)
     for url, reason in result.refused[:10]:
-        note(f"巡回中に拒否したリクエスト: {reason}", url)
+        note(f"巡回中に拒否したリクエスト: {reason}", url, info=True)
     for url, reason in result.failed[:10]:
         note(f"巡回中に読み込めなかったページ: {reason}", url)
 
@@ -567,7 +570,7 @@ def service_chunk(job: Job, chunk: JobChunk, ctx: FlowContext) -> jobs.ChunkResu
         summary["crawled_pages"] += sum(1 for source in outcome.sources if source.get("via") == "crawler")
         summary["llm_calls"] += outcome.llm_calls
         summary["searches"] += outcome.search_attempts
-        summary["errors"] += len(outcome.errors)
+        summary["errors"] += sum(1 for error in outcome.errors if not error.get("info"))
 
         def save(service: Service = service, outcome: draft_step.ServiceOutcome = outcome,
                  names: list[str] = names) -> None:
