@@ -662,8 +662,13 @@ class ScoringRun:
             if chunk is None:
                 if self.active:
                     self.settled.clear()
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when
+                    # the event is set in the same step as the task is cancelled, swallowing the
+                    # cancel (gh-86296) — a sink failing in settle() (which sets the event) then left
+                    # this producer running until the chunk's lease expired (found 2026-12-01).
                     try:
-                        await asyncio.wait_for(self.settled.wait(), timeout=1.0)
+                        async with asyncio.timeout(1.0):
+                            await self.settled.wait()
                     except TimeoutError:
                         pass
                     continue
