@@ -1,4 +1,5 @@
-"""The models, the enrichment job, the API and the registry on PostgreSQL, not only SQLite.
+"""The models, the enrichment job, the APIs, the registry and the municipal / scoring /
+knowledge stores on PostgreSQL, not only SQLite.
 
 Starts a throw-away PostgreSQL server on 127.0.0.1 (tests/servers.py) and runs those test
 files against it in a subprocess with DATABASE_URL pointing at it; pytest-django creates its
@@ -26,6 +27,12 @@ ON_POSTGRESQL = [
     "tests/estimate/test_api.py",
     "tests/core/test_jobs.py",
     "tests/core/test_cache.py",
+    # the three apps of issues 10-12: their models, drafts/results, API and the atomic feedback
+    "tests/municipal/test_models.py",
+    "tests/municipal/test_api.py",
+    "tests/scoring/test_api.py",
+    "tests/knowledge/test_store.py",
+    "tests/knowledge/test_feedback.py",
 ]
 
 
