@@ -328,7 +328,11 @@ def test_a_worker_killed_mid_run_is_resumed_by_another_and_no_lead_is_paid_twice
             assert lead["needs_ai_update"] and not lead["ai_last_enriched_at"]
             assert state["reservations"][name] == "reserved"
     usage = state["usage"]
-    assert usage["calls"] + usage["reserved_calls"] == provider.answered  # the ledger = the provider's bill
+    # The ledger never under-counts the provider's bill. It may over-count by a reservation whose
+    # request was never sent (the worker died while that thread waited at the rate limiter: the
+    # reservation is made first, a known limit in the closing note) — at most one per thread.
+    threads = int(FAST["HOKAN_ENRICH_CONCURRENCY"])
+    assert provider.answered <= usage["calls"] + usage["reserved_calls"] <= provider.answered + threads
     assert usage["calls"] == run["llm_calls"]
     assert [r.json["type"] for r in webhook_receiver.requests] == ["success"]
 
