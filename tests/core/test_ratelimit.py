@@ -25,15 +25,19 @@ from hokan.core.errors import LLMConfigError, LLMOutputError, LLMTransientError,
 from hokan.core.llm import JsonRequest, OfflineClient, OpenAICompatClient
 from hokan.core.llm.limited import RateLimitedClient, limited_client
 from hokan.core.ratelimit import (
+    TICKET_TTL_S,
     Concurrency,
     DatabaseStore,
+    KeyState,
     Limiter,
     MemoryStore,
     Outcome,
     Rate,
     RedisStore,
+    admit,
     classify_outcome,
     llm_rate_limiter,
+    release,
     store_from_settings,
 )
 from hokan.registry.errors import RegistryRateLimited
@@ -180,6 +184,53 @@ def test_a_waiter_for_a_concurrency_slot_gets_the_one_a_report_frees(clock, memo
     clock.on_sleep = lambda: holder.report(Outcome.SUCCESS)
     assert limiter.acquire(max_wait_s=10).waited_s == 0.25
     assert clock.sleeps == [0.25]
+
+
+def test_a_freed_slot_goes_to_the_oldest_waiter_not_to_a_newcomer_of_the_releasing_process():
+    # Pure rules: "a" and "b" are two processes; "a" holds the only slot, "b" waits for it.
+    conc = Concurrency(maximum=1)
+    state = KeyState()
+
+    def ask(lease_id: str, now: float, max_wait_s: float | None = None):
+        return admit(state, now, rate=None, concurrency=conc, lease_id=lease_id, max_wait_s=max_wait_s)[0]
+
+    assert ask("a1", T0).admitted
+    waiting = ask("b1", T0 + 0.1)
+    assert (waiting.admitted, waiting.reason, waiting.ahead) == (False, "concurrency", 0)
+    release(state, T0 + 0.2, lease_id="a1", outcome=Outcome.SUCCESS, retry_after_s=None, rate=None, concurrency=conc)
+    newcomer = ask("a2", T0 + 0.2)  # the releasing process's next thread wakes first ...
+    assert (newcomer.admitted, newcomer.ahead) == (False, 1)  # ... and queues behind "b1"
+    assert ask("b1", T0 + 0.3).admitted
+    assert [ticket[0] for ticket in state.queue] == ["a2"]
+    assert not ask("c1", T0 + 0.4, max_wait_s=0).admitted and len(state.queue) == 1  # an answer-at-once never queues
+    # a ticket not renewed (its holder died) stops counting after TICKET_TTL_S
+    release(state, T0 + 0.5, lease_id="b1", outcome=Outcome.SUCCESS, retry_after_s=None, rate=None, concurrency=conc)
+    assert ask("c2", T0 + 0.3 + TICKET_TTL_S).admitted and state.queue == []
+
+
+def test_a_waiter_that_gives_up_leaves_the_queue(clock, memory):
+    limiter = limiter_on(memory, clock, concurrency=Concurrency(maximum=1), poll_s=0.25)
+    limiter.acquire()  # holds the only slot
+    with pytest.raises(RateLimited):
+        limiter.acquire(max_wait_s=1)
+    state, _ = memory.read("test:key", clock=clock)
+    assert state.queue == []  # it does not hold the line for the next caller
+
+
+def test_a_cancelled_async_waiter_leaves_the_queue(memory):
+    limiter = Limiter("test:key", store=memory, concurrency=Concurrency(maximum=1), poll_s=0.01)
+    limiter.acquire()
+
+    async def main() -> None:
+        waiter = asyncio.create_task(limiter.acquire_async())
+        while not memory.read("test:key", clock=None)[0].queue:
+            await asyncio.sleep(0.01)
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+
+    asyncio.run(main())
+    assert memory.read("test:key", clock=None)[0].queue == []
 
 
 # --- Retry-After -----------------------------------------------------------------------------------

@@ -18,7 +18,12 @@ What a key's state enforces, in this order, on every ``acquire``:
    cut does not cut again, as TCP cuts once per window. A success adds ``increase / limit``
    (+1 per round of successful requests). Always within ``minimum``..``maximum``; back at
    ``maximum`` after ``idle_reset_s`` without use. A lease not reported within ``lease_s``
-   (its holder was killed) stops counting.
+   (its holder was killed) stops counting. Callers refused for concurrency **queue in order
+   across processes** (a ticket each in the key's state, ``queue``): a freed slot goes to the
+   oldest ticket, not to whichever thread of the releasing process wakes first — without it,
+   a process with many threads kept every slot and a second process's job starved until the
+   first had finished. A ticket not renewed within ``ticket_ttl_s`` (its holder died or gave
+   up) stops counting.
 3. **The rate** (``Rate(limit, period_s, burst)``), paced by GCRA (the generic cell rate
    algorithm, ITU-T I.371; a leaky bucket that stores one "theoretical arrival time"): one
    request per ``period_s / limit`` seconds (60/min → one a second), up to ``burst`` at once
@@ -167,8 +172,9 @@ class KeyState:
     tat: GCRA's theoretical arrival time; last_at: the latest slot given (slots never go back);
     log: admission times of the last period (kept when burst > 1); blocked_until: end of the
     Retry-After block; limit: the AIMD concurrency limit (None = not set: ``maximum``);
-    cut_at: when it was last cut; leases: lease id → [admitted_at, expires_at]; touched_at:
-    the last change.
+    cut_at: when it was last cut; leases: lease id → [admitted_at, expires_at]; queue: the
+    tickets of callers waiting for a concurrency slot, oldest first, as [ticket id, renewed_at];
+    touched_at: the last change.
     """
 
     tat: float = 0.0
@@ -178,12 +184,14 @@ class KeyState:
     limit: float | None = None
     cut_at: float = 0.0
     leases: dict[str, list[float]] = field(default_factory=dict)
+    queue: list[list[Any]] = field(default_factory=list)
     touched_at: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(
             {"tat": self.tat, "last": self.last_at, "log": self.log, "blocked": self.blocked_until,
-             "limit": self.limit, "cut": self.cut_at, "leases": self.leases, "touched": self.touched_at},
+             "limit": self.limit, "cut": self.cut_at, "leases": self.leases, "queue": self.queue,
+             "touched": self.touched_at},
             separators=(",", ":"),
         )
 
@@ -194,7 +202,8 @@ class KeyState:
         data = json.loads(raw)
         return cls(
             tat=data["tat"], last_at=data["last"], log=list(data["log"]), blocked_until=data["blocked"],
-            limit=data["limit"], cut_at=data["cut"], leases=dict(data["leases"]), touched_at=data["touched"],
+            limit=data["limit"], cut_at=data["cut"], leases=dict(data["leases"]),
+            queue=[list(ticket) for ticket in data.get("queue", [])], touched_at=data["touched"],
         )
 
 
@@ -202,13 +211,21 @@ class KeyState:
 class Decision:
     """The answer of ``admit``. Admitted: send at ``at`` (>= now). Refused: ``reason`` is
     "blocked", "concurrency" or "rate", and ``wait_s`` how long until a try is worth it
-    (0.0 for "concurrency": unknown, the caller polls)."""
+    (0.0 for "concurrency": unknown, the caller polls); ``ahead``: for "concurrency", the
+    tickets queued before the caller's (0: it is next)."""
 
     admitted: bool
     now: float
     at: float = 0.0
     wait_s: float = 0.0
     reason: str = ""
+    ahead: int = 0
+
+
+TICKET_TTL_S = 3.0
+"""Seconds a queued ticket counts without being renewed (its holder polls at most every
+``Limiter.max_poll_s``, 0.5 s by default, and renews it every ``TICKET_RENEW_S``)."""
+TICKET_RENEW_S = 1.0
 
 
 def concurrency_cap(state: KeyState, concurrency: Concurrency) -> int:
@@ -219,14 +236,20 @@ def concurrency_cap(state: KeyState, concurrency: Concurrency) -> int:
 
 def admit(
     state: KeyState, now: float, *, rate: Rate | None, concurrency: Concurrency | None,
-    lease_id: str, max_wait_s: float | None,
+    lease_id: str, max_wait_s: float | None, ticket_ttl_s: float = TICKET_TTL_S,
 ) -> tuple[Decision, bool]:
     """Admit one request now or later, or refuse it: (decision, whether ``state`` changed).
 
-    A refusal changes nothing but expired leases. ``max_wait_s``: refuse instead of giving a
-    rate slot further away than this (None = any slot).
+    ``lease_id`` is also the caller's ticket in the concurrency queue: a caller refused for
+    concurrency asks again with the same id and keeps its place (renewed at most every
+    ``TICKET_RENEW_S``; gone after ``ticket_ttl_s`` without a renewal). With ``free`` slots,
+    only the first ``free`` tickets, or a newcomer when fewer are queued, are admitted. A
+    refusal changes nothing else (expired leases and tickets are dropped). ``max_wait_s``:
+    refuse instead of giving a rate slot further away than this (None = any slot); 0 never
+    queues (an answer at once).
     """
     changed = False
+    ahead = 0
     if concurrency is not None:
         expired = [lid for lid, (_, expires_at) in state.leases.items() if expires_at <= now]
         for lid in expired:
@@ -234,10 +257,26 @@ def admit(
         changed = bool(expired)
         if state.limit is not None and not state.leases and now - state.touched_at > concurrency.idle_reset_s:
             state.limit, changed = None, True
+        live = [ticket for ticket in state.queue if ticket[1] > now - ticket_ttl_s]
+        if len(live) != len(state.queue):
+            state.queue, changed = live, True
+        ahead = next((i for i, ticket in enumerate(state.queue) if ticket[0] == lease_id), len(state.queue))
     if state.blocked_until > now:
         return Decision(False, now, wait_s=state.blocked_until - now, reason="blocked"), changed
-    if concurrency is not None and len(state.leases) >= concurrency_cap(state, concurrency):
-        return Decision(False, now, reason="concurrency"), changed
+    if concurrency is not None:
+        free = concurrency_cap(state, concurrency) - len(state.leases)
+        if free <= ahead:  # full, or the free slots belong to older tickets
+            if max_wait_s is None or max_wait_s > 0:
+                if ahead == len(state.queue):
+                    state.queue.append([lease_id, now])
+                    changed = True
+                elif now - state.queue[ahead][1] >= TICKET_RENEW_S:
+                    state.queue[ahead][1] = now
+                    changed = True
+            return Decision(False, now, reason="concurrency", ahead=ahead), changed
+        if ahead < len(state.queue):
+            del state.queue[ahead]
+            changed = True
     at = now
     if rate is not None:
         at = max(now, state.tat - rate.tolerance_s, state.last_at)
@@ -262,9 +301,13 @@ def release(
     state: KeyState, now: float, *, lease_id: str, outcome: Outcome, retry_after_s: float | None,
     rate: Rate | None, concurrency: Concurrency | None,
 ) -> bool:
-    """Apply the outcome of an admitted request (see the module docstring); whether ``state`` changed."""
+    """Apply the outcome of an admitted request (see the module docstring), or withdraw the
+    ticket of a caller that stopped waiting; whether ``state`` changed."""
     lease = state.leases.pop(lease_id, None)
     changed = lease is not None
+    tickets = [ticket for ticket in state.queue if ticket[0] != lease_id]
+    if len(tickets) != len(state.queue):  # a waiter gave up (cancelled, out of time)
+        state.queue, changed = tickets, True
     if concurrency is not None:
         current = float(concurrency.maximum if state.limit is None else state.limit)
         current = max(float(concurrency.minimum), min(float(concurrency.maximum), current))
@@ -670,13 +713,17 @@ class Limiter:
         reason, lease id held meanwhile or "") and returns the permit."""
         waited = 0.0
         poll = self.poll_s
+        ticket = ""  # our place in the concurrency queue, kept while we wait there
+        ticket_ttl_s = max(TICKET_TTL_S, 4 * self.max_poll_s)
         while True:
-            lease_id = uuid.uuid4().hex
+            lease_id = ticket or uuid.uuid4().hex
             remaining = None if max_wait_s is None else max(0.0, max_wait_s - waited)
             decision = self._update(lambda state, now: admit(
                 state, now, rate=self.rate, concurrency=self.concurrency, lease_id=lease_id, max_wait_s=remaining,
+                ticket_ttl_s=ticket_ttl_s,
             ))
             if decision.admitted:
+                ticket = ""
                 delay = decision.at - decision.now
                 if delay > 0:
                     yield delay, "rate", lease_id if self.concurrency else ""
@@ -687,18 +734,29 @@ class Limiter:
                         continue
                 return Permit(self, lease_id, decision.at, waited)
             if decision.reason == "concurrency":
-                wait = poll
+                ticket = lease_id
+                wait = self.poll_s if decision.ahead == 0 else poll  # next in line: look often
                 poll = min(poll * 2, self.max_poll_s)
                 if remaining is not None:
                     if remaining <= 0:
+                        self._withdraw(ticket)
                         raise self._refused(self.poll_s)
                     wait = min(wait, remaining)
             else:
+                self._withdraw(ticket)  # blocked or rate: no longer in the concurrency queue
+                ticket = ""
                 wait = decision.wait_s
                 if remaining is not None and wait > remaining:
                     raise self._refused(wait)
-            yield wait, decision.reason, ""
+            yield wait, decision.reason, ticket  # a waiter cancelled meanwhile withdraws its ticket
             waited += wait
+
+    def _withdraw(self, ticket: str) -> None:
+        if ticket:
+            self._update(lambda state, now: (None, release(
+                state, now, lease_id=ticket, outcome=Outcome.ERROR, retry_after_s=None,
+                rate=self.rate, concurrency=self.concurrency,
+            )))
 
     def _wait(self, seconds: float, reason: str) -> None:
         if self._sleep is not None:
