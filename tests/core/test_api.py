@@ -7,11 +7,14 @@ started on 127.0.0.1 and stopped by PID.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -272,3 +275,49 @@ def test_it_answers_json_500_when_gunicorn_kills_a_worker_on_timeout(tmp_path):
         finally:
             stop_process_group(server, 15, timeout_s=10)
     assert "WORKER TIMEOUT" in log_path.read_text()
+
+
+# --- schema_of: one field list for a result dataclass and its API schema ------------------------
+@dataclasses.dataclass(frozen=True)
+class _Report:  # module level: schema_of reads the annotations with typing.get_type_hints
+    name: str
+    cost_usd: Decimal
+    created_at: dt.datetime
+    secret: str
+    count: int | None = None
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def test_a_schema_of_a_dataclass_has_its_fields_their_json_types_and_defaults():
+    import pydantic
+
+    from hokan.core.api import schema_of
+
+    out = schema_of(_Report, "ReportOut", exclude=("secret",), extra={"fraction": float, "started": (bool, False)})
+    assert list(out.model_fields) == ["name", "cost_usd", "created_at", "count", "tags", "fraction", "started"]
+    schema = out.model_json_schema()
+    assert schema["title"] == "ReportOut"
+    assert set(schema["required"]) == {"name", "cost_usd", "created_at", "fraction"}
+    assert schema["properties"]["cost_usd"]["type"] == "string"  # money as exact decimal text
+    row = out(name="甲", cost_usd="0.010000", created_at="2026-01-01T00:00:00+09:00", fraction=0.5)
+    assert (row.count, row.tags, row.started) == (None, [], False)
+    with pytest.raises(pydantic.ValidationError):
+        out(name="甲", cost_usd="0.01", created_at="x")  # fraction is required
+    with pytest.raises(TypeError):
+        schema_of(dict, "NotADataclass")
+
+
+def test_the_app_schemas_follow_their_dataclasses():
+    from hokan.knowledge import api as knowledge_api
+    from hokan.knowledge.knowledge_retriever import PhaseHit
+    from hokan.knowledge.sales_data_ingester import Metric
+    from hokan.scoring import api as scoring_api
+    from hokan.scoring.service import JobReport
+
+    def names(cls):
+        return {f.name for f in dataclasses.fields(cls)}
+
+    assert set(scoring_api.JobOut.model_fields) == names(JobReport) - {"output"} | {
+        "fraction", "cache_hit_rate", "chunks", "started"}
+    assert set(knowledge_api.PhaseHitOut.model_fields) == names(PhaseHit) - {"speech", "quality_score", "products"}
+    assert set(knowledge_api.MetricOut.model_fields) == names(Metric) - {"source", "bbox"}

@@ -44,12 +44,18 @@ as optional (``security: [{}, ...]``) and without 403.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import decimal
 import hmac
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+
+import pydantic
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -68,7 +74,7 @@ from hokan.core.errors import AlreadyPaid, BudgetExceeded, InputError, LLMTransi
 log = logging.getLogger(__name__)
 
 __all__ = ["ErrorOut", "HokanAPI", "JsonErrorsMiddleware", "SharedSecretAuth", "ValidationErrorOut", "build_api",
-           "error_body"]
+           "error_body", "schema_of"]
 
 API_PATH_PREFIX = "/api/"
 
@@ -123,6 +129,46 @@ PYDANTIC_MESSAGES = {
 }
 # Parts of a pydantic location that name Ninja's parameter containers, not a field.
 _CONTAINER_LOCS = frozenset({"body", "payload", "path", "query", "header", "cookie", "form", "file", "filters"})
+
+
+# A dataclass field's type → the type of its JSON form (what the app's serialiser writes).
+_JSON_TYPES: dict[Any, Any] = {decimal.Decimal: str, dt.datetime: str, dt.date: str}
+
+
+def schema_of(
+    cls: type, name: str, *, exclude: Iterable[str] = (), extra: Mapping[str, Any] | None = None,
+) -> type[Schema]:
+    """The Ninja response schema of a result dataclass, built from its fields, so that the API
+    and the dataclass cannot drift apart (one field list, not two).
+
+    cls: a dataclass; name: the schema's name in the OpenAPI document; exclude: fields the API
+    does not return; extra: further fields, name → type or (type, default) — derived values
+    the serialiser adds (e.g. a property). Decimal (money), datetime and date fields are
+    typed ``str``: the apps send them as exact decimal text and ISO 8601. A dataclass
+    default becomes the schema's default.
+
+    Raises:
+        TypeError: ``cls`` is not a dataclass.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    skip = set(exclude)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        kind = _JSON_TYPES.get(hints[f.name], hints[f.name])
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (kind, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (kind, pydantic.Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (kind, ...)
+    for key, spec in (extra or {}).items():
+        fields[key] = spec if isinstance(spec, tuple) else (spec, ...)
+    model: type[Schema] = pydantic.create_model(name, __base__=Schema, __module__=cls.__module__, **fields)
+    return model
 
 
 class ErrorOut(Schema):

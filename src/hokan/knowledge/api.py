@@ -38,10 +38,12 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Schema
 
-from hokan.core.api import ErrorOut, build_api
+from hokan.core.api import ErrorOut, build_api, schema_of
 from hokan.core.api_keys import ApiKeyAuth
 from hokan.core.errors import DocumentError, DocumentTooLarge, OcrUnavailable
 from hokan.knowledge.errors import KnowledgeError
+from hokan.knowledge.knowledge_retriever import PhaseHit
+from hokan.knowledge.sales_data_ingester import Metric
 
 api = build_api(
     title="hokan ナレッジ外部連携API",
@@ -185,16 +187,7 @@ def _analysis_json(request: HttpRequest) -> Any:
 
 
 # --- schemas -----------------------------------------------------------------------------------
-class MetricOut(Schema):
-    label: str
-    metric: str | None
-    value: int | float | str
-    unit: str
-    shown: str
-    quote: str
-    confidence: float
-    row: str | None = None
-    verified: bool = True
+MetricOut = schema_of(Metric, "MetricOut", exclude=("source", "bbox"))
 
 
 class StoredSalesOut(Schema):
@@ -225,19 +218,7 @@ class SalesOut(Schema):
     files: list[FileReadOut]
 
 
-class PhaseHitOut(Schema):
-    score: float
-    video_id: str
-    phase_index: int
-    platform: str
-    liver: str
-    stream_date: str | None
-    start_s: float
-    end_s: float
-    title: str
-    insight: str
-    gmv_jpy: int | None
-    phase_gmv_jpy: int | None
+PhaseHitOut = schema_of(PhaseHit, "PhaseHitOut", exclude=("speech", "quality_score", "products"))
 
 
 class RetrieveOut(Schema):

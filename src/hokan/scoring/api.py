@@ -37,9 +37,10 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Schema, Status, UploadedFile
 
-from hokan.core.api import ErrorOut, build_api
+from hokan.core.api import ErrorOut, build_api, schema_of
 from hokan.core.api_keys import ApiKeyAuth
 from hokan.core.errors import InputError
+from hokan.scoring import service
 
 api = build_api(
     title="hokan 発話スコアリングAPI",
@@ -65,37 +66,14 @@ class ChunkOut(Schema):
     last_error: str
 
 
-class JobOut(Schema):
-    name: str
-    public_id: str
-    status: str
-    status_label: str
-    message: str
-    rows_total: int
-    cells_total: int
-    cells_ok: int
-    cells_failed: int
-    fraction: float
-    cache_hit_rate: float | None = None
-    chunks_total: int
-    chunks_done: int
-    chunks_failed: int
-    chunks_pending: int
-    chunks_running: int
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: str
-    cache_hits: int
-    saved_usd: str
-    created_at: str
-    chunks: list[ChunkOut]
-    started: bool = False
+JobOut = schema_of(
+    service.JobReport, "JobOut", exclude=("output",),
+    extra={"fraction": float, "cache_hit_rate": (float | None, None), "chunks": list[ChunkOut], "started": (bool, False)},
+)
 
 
 def job_out(sjob: Any, *, started: bool = False) -> dict[str, Any]:
     from hokan.core.models import JobChunk
-    from hokan.scoring import service
 
     data = service.job_report(sjob).as_json()
     data["chunks"] = [{"chunk_id": c.chunk_id, "row_range": [c.row_start or 0, c.row_end or 0], "status": c.status,
@@ -147,7 +125,6 @@ def create_job(
     name: str = Form("", description="ジョブ名（既存の名前なら、そのジョブを返します）"),
     start: bool = Form(True, description="作成後すぐに実行を始める"),
 ) -> Status:
-    from hokan.scoring import service
     from hokan.scoring.config import RunConfig, load_categories
     from hokan.scoring.io import FileSource
 
@@ -171,14 +148,12 @@ def create_job(
 
 @api.get("/jobs/{job}", response={200: JobOut, 400: ErrorOut}, tags=["scoring"], summary="採点ジョブの状況")
 def get_job(request: HttpRequest, job: str) -> dict[str, Any]:
-    from hokan.scoring import service
 
     return job_out(service.get_job(job))
 
 
 @api.post("/jobs/{job}/resume", response={202: JobOut, 400: ErrorOut}, tags=["scoring"], summary="採点ジョブの再開")
 def resume_job(request: HttpRequest, job: str, start: bool = True) -> Status:
-    from hokan.scoring import service
 
     sjob = service.get_job(job)
     service.resume(sjob)
@@ -190,7 +165,6 @@ def resume_job(request: HttpRequest, job: str, start: bool = True) -> Status:
 
 @api.post("/jobs/{job}/cancel", response={200: JobOut, 400: ErrorOut}, tags=["scoring"], summary="採点ジョブの取り消し")
 def cancel_job(request: HttpRequest, job: str) -> dict[str, Any]:
-    from hokan.scoring import service
 
     sjob = service.get_job(job)
     service.cancel(sjob)
@@ -200,7 +174,6 @@ def cancel_job(request: HttpRequest, job: str) -> dict[str, Any]:
 
 @api.get("/jobs/{job}/results", response={200: None, 400: ErrorOut}, tags=["scoring"], summary="結果のダウンロード")
 def results(request: HttpRequest, job: str, format: str = "csv") -> FileResponse:  # noqa: A002
-    from hokan.scoring import service
     from hokan.scoring.engine import result_grid
     from hokan.scoring.io import FileSink, FileSource
 
