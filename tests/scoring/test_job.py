@@ -46,7 +46,7 @@ def test_the_budget_stops_the_whole_run_cleanly_a_cancel_stops_a_running_process
         cancel = s.hokan("scoring", "cancel", "budget")
         cancelled_at = time.monotonic()
         running.communicate(timeout=60)
-        stopped_in = time.monotonic() - cancelled_at
+        sent_after_cancel = sum(1 for at, _ in provider.arrivals() if at > cancelled_at)
         after_cancel = s.state("budget")
         held_after_cancel = s.query("SELECT COUNT(*) FROM core_jobchunk WHERE status='running'")[0][0]
         provider.latency_s = 0.0
@@ -57,7 +57,9 @@ def test_the_budget_stops_the_whole_run_cleanly_a_cancel_stops_a_running_process
     assert halfway["status"] == "interrupted" and "予算" in halfway["message"] and held == 0  # chunks put back
     assert 0 < halfway["cells_ok"] < 360 and halfway["calls"] <= 10
     assert cancel.returncode == 0 and "中断" in cancel.stdout
-    assert running.returncode == 2 and stopped_in < 10  # the running process noticed within its second + one call
+    # the running process noticed within its second: what it sent after the cancel is what its 2
+    # workers (1 s answers) send in about two seconds, not the rest of the sheet
+    assert running.returncode == 2 and sent_after_cancel <= 6, sent_after_cancel
     assert after_cancel["status"] == "interrupted" and held_after_cancel == 0
     assert halfway["cells_ok"] < after_cancel["cells_ok"] < 600  # what it stored before stopping is kept
     assert finished.returncode == 0, finished.stdout + finished.stderr[-2000:]
