@@ -137,7 +137,7 @@ def test_a_used_up_free_tier_stops_the_run_and_resume_continues_the_next_day(oto
         def factory(job, chunk, day=None):
             quotas = MunicipalQuotas("conservative", today=day or today)
             return flow.FlowContext(fetcher=LiveFetcher(allow_hosts=["127.0.0.1"], delay_s=0),
-                                    search=_search(page), llm=quotas.limit_llm(flow.llm_client()),
+                                    search=_search(page), llm=flow.llm_client(quotas),
                                     pages_per_service=quotas.pages_per_service, sleep=lambda s: None, notify=False,
                                     quotas=quotas)
 

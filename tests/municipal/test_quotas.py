@@ -3,6 +3,7 @@ atomic, never passed by concurrent processes; the chain falls back when a quota 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -153,3 +154,33 @@ def _check_concurrent_workers(env: dict[str, str], *, migrate: bool = True) -> N
     assert usage["search_google"] == [tier.google_per_day, 0, tier.google_per_day]
     assert usage["municipal_ocr"][:2] == [tier.ocr_per_month, 0]
     assert usage["municipal"][2] == tier.llm_per_day
+
+
+@pytest.mark.django_db
+def test_a_cache_hit_claims_no_free_tier_call(settings) -> None:
+    # The free-tier claim sits under the LLM cache (flow.llm_client(quotas)): the second, identical
+    # request is answered from the cache, reaches no provider and costs none of the day's calls.
+    from hokan.municipal import flow
+
+    with FakeOpenAIServer(api_key="test-key") as server:
+        server.enqueue(Reply.json({"ok": True}))
+        settings.REDIS_URL = ""
+        settings.HOKAN_LLM_CACHE_ENABLED = True
+        settings.HOKAN_LLM_PROVIDER, settings.OPENAI_API_KEY = "openai", "test-key"
+        settings.HOKAN_LLM_BASE_URL, settings.HOKAN_LLM_MODEL = server.base_url, "gpt-4o-mini"
+        quotas = MunicipalQuotas("conservative")
+        limit = FREE_TIERS["conservative"].llm_per_day
+        for index in range(limit - 1):  # one call of the day left
+            quotas.claim_llm_call(f"earlier-{index}")
+        client = flow.llm_client(quotas)
+        request = JsonRequest(system="s", user="同じ質問", schema={"type": "object", "properties": {}},
+                              schema_name="t", idempotency_key="municipal:test:1")
+        first = client.complete_json(request)
+        # the same question in a later run (a new idempotency key), answered from the cache: the
+        # day's quota is not asked (it was, before: the claim sat above the cache)
+        second = client.complete_json(dataclasses.replace(request, idempotency_key="municipal:test:rerun"))
+        assert first.data == second.data == {"ok": True} and len(server.requests) == 1
+        with pytest.raises(BudgetExceeded):  # a new question would need a call, and none is left
+            client.complete_json(JsonRequest(system="s", user="別の質問", schema={"type": "object", "properties": {}},
+                                             schema_name="t", idempotency_key="municipal:test:2"))
+        assert len(server.requests) == 1

@@ -64,12 +64,14 @@ StepCallback = Callable[[str, str], None]  # (service key, Japanese step descrip
 
 
 # --- the pieces a run uses ------------------------------------------------------------------------
-def llm_client() -> LLMClient | None:
+def llm_client(quotas: Any = None) -> LLMClient | None:
     """The municipal LLM behind the LLM cache, the ledger scope "municipal" and the shared rate
-    limiter (``hokan.municipal.extraction.municipal_llm``); None offline (no provider)."""
+    limiter (``hokan.municipal.extraction.municipal_llm``); None offline (no provider).
+    quotas: a ``MunicipalQuotas`` whose free-tier claim sits under the cache (a cache hit
+    claims no call of the day)."""
     from hokan.municipal.extraction import municipal_llm
 
-    return municipal_llm()
+    return municipal_llm(below_cache=quotas.limit_llm if quotas is not None else None)
 
 
 def search_provider() -> Any:
@@ -542,7 +544,7 @@ def context_from_settings(*, key: str = "", sleep: Callable[[float], None] | Non
     from hokan.municipal.quotas import MunicipalQuotas
 
     quotas = MunicipalQuotas(free_tier)
-    return FlowContext(fetcher=fetcher_from_settings(), search=quotas.search(), llm=quotas.limit_llm(llm_client()),
+    return FlowContext(fetcher=fetcher_from_settings(), search=quotas.search(), llm=llm_client(quotas),
                        pages_per_service=quotas.pages_per_service, sleep=sleep or time.sleep, on_step=on_step,
                        quotas=quotas, crawler=CrawlSetup.from_settings())
 

@@ -33,7 +33,8 @@ Usage (the flow)::
 
     quotas = MunicipalQuotas("conservative")
     search = quotas.search()                 # the core.search chain, claims on these quotas
-    llm = quotas.limit_llm(client)           # claims one LLM call of today before each call
+    llm = flow.llm_client(quotas)            # claims one LLM call of today before each call
+                                             # that misses the LLM cache (quotas.limit_llm below it)
     with quotas.ocr(key=sha256_of_document): # claims one OCR run this month (idempotent per key)
         read_document(...)
     quotas.pages_per_service                 # 5 / 2 / the setting

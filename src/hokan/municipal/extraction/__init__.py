@@ -260,19 +260,20 @@ def agree(per_page: Sequence[dict[str, ExtractedValue]]) -> dict[str, ExtractedV
     return merged
 
 
-def municipal_llm(*, max_retries: int | None = None) -> Any:
+def municipal_llm(*, max_retries: int | None = None, below_cache: Any = None) -> Any:
     """The municipal profile's LLM client behind the ledger and the cache, or None offline.
 
     Order (ARCHITECTURE.md): cache → budget (ledger scope "municipal", cost per call
     HOKAN_MUNICIPAL_COST_PER_CALL_USD) → shared rate limiter → provider. None when no provider
-    is configured (``get_client(profile="municipal").available`` is False).
+    is configured (``get_client(profile="municipal").available`` is False). below_cache: a
+    wrapper put under the cache (``build_client``; the free-tier claim of ``quotas.limit_llm``).
 
     Raises:
         LLMConfigError: a provider is named but misconfigured (unknown name, missing key).
     """
     from hokan.municipal.extraction.llm import build_client
 
-    return build_client(max_retries=max_retries)
+    return build_client(max_retries=max_retries, below_cache=below_cache)
 
 
 __all__ = [

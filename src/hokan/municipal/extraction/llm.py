@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -162,8 +163,12 @@ def _value_in_quote(spec: VariableSpec, value: str, quote: str) -> bool:
     return squeeze(value) in squeeze(quote)
 
 
-def build_client(*, max_retries: int | None = None) -> Any:
-    """cache → budget (ledger "municipal") → rate limiter → the municipal profile's provider; None offline."""
+def build_client(*, max_retries: int | None = None, below_cache: Callable[[Any], Any] | None = None) -> Any:
+    """cache → budget (ledger "municipal") → rate limiter → the municipal profile's provider; None offline.
+
+    below_cache: wraps the client under the cache (e.g. ``MunicipalQuotas.limit_llm``: a
+    cache hit then claims no free-tier call, as it reaches no provider).
+    """
     from hokan.core.budget import Limits, get_ledger
     from hokan.core.llm import get_client
     from hokan.core.llm.budgeted import BudgetedClient
@@ -179,4 +184,4 @@ def build_client(*, max_retries: int | None = None) -> Any:
         estimate_usd=Limits.from_settings("municipal").cost_per_call_usd,
         key="municipal:extract",
     )
-    return cached(budgeted, scope="municipal")
+    return cached(below_cache(budgeted) if below_cache else budgeted, scope="municipal")
